@@ -1,0 +1,179 @@
+"""What every command shares: option spellings, logging, progress, and the error boundary.
+
+This module is imported at start-up, so it imports nothing heavy (no numpy, librosa,
+torch, h5py): commands import the library inside their functions.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import signal
+import sys
+import traceback
+from typing import Annotated, Iterable, Iterator, Optional, TypeVar
+
+import typer
+
+from audiokit.errors import AudiokitError
+
+log = logging.getLogger("audiokit")
+T = TypeVar("T")
+
+# -- option spellings shared by every command (one place, so they cannot drift) ----------------
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors on stderr.")]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="More detail on stderr; tracebacks on errors.")]
+Json = Annotated[bool, typer.Option("--json", help="Write machine-readable JSON to stdout instead of a table.")]
+Workers = Annotated[
+    Optional[int],
+    typer.Option("--workers", "-j", min=1, help="Parallel worker processes (default: number of CPU cores)."),
+]
+Device = Annotated[
+    str, typer.Option("--device", help="auto | cpu | cuda | cuda:N (auto picks a GPU when one is present).")
+]
+Seed = Annotated[int, typer.Option("--seed", help="Random seed; the same seed repeats a run on the same device.")]
+SkipErrors = Annotated[
+    bool,
+    typer.Option("--skip-errors", help="Warn about inputs that cannot be used, leave them out, and exit 0."),
+]
+
+
+def setup_logging(quiet: bool = False, verbose: bool = False) -> None:
+    """Log lines to stderr: warnings by default, errors only with --quiet, debug with --verbose."""
+    level = logging.ERROR if quiet else (logging.DEBUG if verbose else logging.INFO)
+    root = logging.getLogger("audiokit")
+    root.handlers.clear()
+    h = logging.StreamHandler(sys.stderr)
+    h.setFormatter(logging.Formatter("audiokit: %(message)s"))
+    root.addHandler(h)
+    root.setLevel(level)
+    root.propagate = False
+
+
+def default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def progress(items: Iterable[T], *, total: int | None, desc: str, unit: str = "files",
+             quiet: bool = False) -> Iterator[T]:
+    """Wrap an iterable in a rich progress bar on stderr, only when stderr is a terminal."""
+    if quiet or not sys.stderr.isatty():
+        yield from items
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    class Rate(TextColumn):
+        def render(self, task):  # files/s, the figure people compare
+            speed = task.finished_speed or task.speed
+            from rich.text import Text
+
+            return Text(f"{speed:.1f} {unit}/s" if speed else f"- {unit}/s")
+
+    cols = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), Rate(""), TimeRemainingColumn()]
+    with Progress(*cols, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(desc, total=total)
+        for x in items:
+            yield x
+            bar.advance(task)
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def guarded(fn):
+    """The error boundary of a command.
+
+    :class:`AudiokitError` → one line ``audiokit: PATH: REASON`` and its exit status (1 or 2);
+    Ctrl-C or SIGTERM → cleanup runs (temporary files are removed) and exit 130;
+    anything unexpected → one line, exit 1 (``--verbose`` adds the traceback).
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        verbose = bool(kwargs.get("verbose"))
+        setup_logging(bool(kwargs.get("quiet")), verbose)
+        if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+            signal.signal(signal.SIGTERM, _raise_interrupt)
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except AudiokitError as exc:
+            if verbose:
+                traceback.print_exc()
+            _error_line(str(exc))
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            _error_line("interrupted")
+            raise typer.Exit(130) from None
+        except BrokenPipeError:
+            _quiet_broken_pipe()
+        except MemoryError:
+            _error_line("out of memory")
+            raise typer.Exit(1) from None
+        except Exception as exc:  # the last resort: never a bare traceback
+            if verbose:
+                traceback.print_exc()
+            _error_line(f"internal error: {type(exc).__name__}: {exc} (run with --verbose for details)")
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def _error_line(msg: str) -> None:
+    try:
+        sys.stderr.write(f"audiokit: error: {msg}\n")
+        sys.stderr.flush()
+    except Exception:
+        pass
+
+
+def _quiet_broken_pipe() -> None:
+    """A reader downstream (``| head``) went away: stop quietly, like ``cat`` does."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except Exception:
+        pass
+    raise typer.Exit(0)
+
+
+def fail(message: str, *, path: str | None = None, code: int = 2) -> None:
+    """Raise the error for a usage problem found while parsing flags."""
+    from audiokit.errors import UsageError
+
+    err = UsageError(message, path=path)
+    err.exit_code = code
+    raise err
+
+
+def write_json(obj) -> None:
+    import json
+
+    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+    sys.stdout.flush()
+
+
+def _json_default(o):
+    try:
+        import numpy as np
+
+        if isinstance(o, np.generic):
+            return o.item()
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+    except ImportError:
+        pass
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def stdout_console():
+    from rich.console import Console
+
+    return Console(soft_wrap=True)

@@ -1,0 +1,44 @@
+"""Exceptions that the CLI turns into one clear line and an exit status.
+
+Every failure that a user can cause (a bad file, a bad flag value, a model that
+does not fit a store) is raised as an :class:`AudiokitError` subclass carrying
+the offending path and a human reason. The CLI prints ``audiokit: PATH: REASON``
+and exits with :attr:`AudiokitError.exit_code`; only ``--verbose`` adds the
+traceback.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+class AudiokitError(Exception):
+    """A failure of the work (exit status 1)."""
+
+    exit_code = 1
+
+    def __init__(self, reason: str, *, path: str | os.PathLike | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.path = None if path is None else os.fspath(path)
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}" if self.path else self.reason
+
+
+class UsageError(AudiokitError):
+    """Bad flags or arguments (exit status 2)."""
+
+    exit_code = 2
+
+
+class AudioError(AudiokitError):
+    """An audio file that cannot be used: unreadable, empty, non-finite, too short."""
+
+
+class StoreError(AudiokitError):
+    """A feature store that is missing, corrupt, of another version or configuration."""
+
+
+class ModelFileError(AudiokitError):
+    """A model file that is missing, corrupt, of another version or kind."""

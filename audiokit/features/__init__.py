@@ -1,0 +1,275 @@
+"""Feature extraction: the :class:`FeatureConfig` every store and model carries, and
+the functions that turn samples into features.
+
+Kinds
+-----
+``logmel``      power mel spectrogram in dB, ``(n_mels, frames)``
+``mfcc``        MFCCs, ``(n_mfcc, frames)``
+``mfcc-stats``  per-coefficient mean and standard deviation over time, ``(2 * n_mfcc,)``
+``f0-range``    (f0 of the lowest note, f0 of the highest note) in Hz, ``(2,)``
+
+Examples
+--------
+>>> import numpy as np
+>>> from audiokit.features import FeatureConfig, extract
+>>> cfg = FeatureConfig(kind="mfcc-stats", sr=16000)
+>>> y = np.sin(2 * np.pi * 440 * np.arange(16000) / 16000).astype(np.float32)
+>>> extract(cfg, y).shape
+(40,)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from audiokit.errors import AudioError, UsageError
+
+KINDS = ("logmel", "mfcc", "mfcc-stats", "f0-range")
+#: Kinds whose items are time-frequency images; they need a fixed duration in a store.
+SEQUENCE_KINDS = ("logmel", "mfcc")
+PAD_MODES = ("constant", "edge")
+CROP_MODES = ("center", "start")
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Everything needed to compute features again, stored with every store and model.
+
+    Parameter names follow librosa (``sr``, ``n_fft``, ``hop_length``, ``n_mels``,
+    ``fmin``, ``fmax``, ``n_mfcc``).
+    """
+
+    kind: str = "logmel"
+    sr: int = 22050
+    n_fft: int = 2048
+    hop_length: int = 512
+    n_mels: int = 128
+    fmin: float = 0.0
+    fmax: float | None = None
+    n_mfcc: int = 20
+    #: Fixed item length in seconds (``None``: the whole file; needed for stores of sequences).
+    duration: float | None = None
+    pad_mode: str = "constant"
+    crop: str = "center"
+    #: Peak normalisation x / max|x| before features (the KNN paper's first step).
+    normalize: bool = True
+    #: Dynamic range of log-mel in dB below the clip's peak (librosa's ``top_db``).
+    top_db: float | None = 80.0
+    #: f0-range only: estimator, search band and HPS harmonics.
+    f0_method: str = "hps"
+    f0_fmin: float = 50.0
+    f0_fmax: float = 2000.0
+    harmonics: int = 5
+    extra: dict = field(default_factory=dict, compare=True, hash=False)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise UsageError(f"unknown feature kind {self.kind!r}; choose one of {', '.join(KINDS)}")
+        if self.sr <= 0 or self.n_fft <= 0 or self.hop_length <= 0 or self.n_mels <= 0 or self.n_mfcc <= 0:
+            raise UsageError("sr, n_fft, hop_length, n_mels and n_mfcc must be positive")
+        fmax = self.fmax if self.fmax is not None else self.sr / 2
+        if not 0 <= self.fmin < fmax <= self.sr / 2 + 1e-9:
+            raise UsageError(f"need 0 <= fmin < fmax <= sr/2 (got fmin={self.fmin}, fmax={fmax}, sr={self.sr})")
+        if self.duration is not None and not (self.duration > 0 and math.isfinite(self.duration)):
+            raise UsageError(f"duration must be a positive number of seconds (got {self.duration})")
+        if self.pad_mode not in PAD_MODES:
+            raise UsageError(f"pad mode must be one of {', '.join(PAD_MODES)}")
+        if self.crop not in CROP_MODES:
+            raise UsageError(f"crop must be one of {', '.join(CROP_MODES)}")
+        if not 0 < self.f0_fmin < self.f0_fmax:
+            raise UsageError(f"need 0 < f0 fmin < f0 fmax (got {self.f0_fmin}, {self.f0_fmax})")
+
+    # -- serialisation -------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FeatureConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    @classmethod
+    def from_json(cls, s: str) -> "FeatureConfig":
+        return cls.from_dict(json.loads(s))
+
+    def replace(self, **changes) -> "FeatureConfig":
+        return dataclasses.replace(self, **changes)
+
+    # -- derived -----------------------------------------------------------------
+    @property
+    def n_samples(self) -> int | None:
+        """Samples per item at ``sr`` when the duration is fixed."""
+        return None if self.duration is None else int(round(self.duration * self.sr))
+
+    def differences(self, other: "FeatureConfig") -> list[str]:
+        """Names of the settings where two configurations disagree (empty: compatible)."""
+        a, b = self.to_dict(), other.to_dict()
+        return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+
+    def describe(self) -> str:
+        """A short human summary, e.g. ``logmel sr=22050 n_fft=2048 hop=512 n_mels=128 3.0s``."""
+        parts = [self.kind, f"sr={self.sr}"]
+        if self.kind == "f0-range":
+            parts += [f"method={self.f0_method}", f"f0=[{self.f0_fmin:g},{self.f0_fmax:g}]Hz"]
+        else:
+            parts += [f"n_fft={self.n_fft}", f"hop_length={self.hop_length}", f"n_mels={self.n_mels}"]
+            if self.kind != "logmel":
+                parts.append(f"n_mfcc={self.n_mfcc}")
+        if self.duration is not None:
+            parts.append(f"duration={self.duration:g}s")
+        return " ".join(parts)
+
+
+# -- feature functions (samples at cfg.sr in, features out) -----------------------------
+
+def logmel(y: np.ndarray, *, sr: int = 22050, n_fft: int = 2048, hop_length: int = 512, n_mels: int = 128,
+           fmin: float = 0.0, fmax: float | None = None, top_db: float | None = 80.0) -> np.ndarray:
+    """Power mel spectrogram in dB relative to the clip's peak, ``(n_mels, frames)`` float32.
+
+    Same as ``librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=sr, ...), ref=np.max,
+    top_db=top_db)``. ``ref=np.max`` makes the image independent of recording level.
+    """
+    import librosa
+
+    S = librosa.feature.melspectrogram(y=y, sr=sr, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels,
+                                       fmin=fmin, fmax=fmax, power=2.0)
+    return librosa.power_to_db(S, ref=np.max, top_db=top_db).astype(np.float32)
+
+
+def mfcc(y: np.ndarray, *, sr: int = 22050, n_mfcc: int = 20, n_fft: int = 2048, hop_length: int = 512,
+         n_mels: int = 128, fmin: float = 0.0, fmax: float | None = None) -> np.ndarray:
+    """MFCCs, ``(n_mfcc, frames)`` float32: exactly ``librosa.feature.mfcc`` with these settings."""
+    import librosa
+
+    return librosa.feature.mfcc(y=y, sr=sr, n_mfcc=n_mfcc, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels,
+                                fmin=fmin, fmax=fmax).astype(np.float32)
+
+
+def mfcc_stats(y: np.ndarray, **kwargs) -> np.ndarray:
+    """Per-coefficient mean then standard deviation of :func:`mfcc` over time, ``(2 * n_mfcc,)``."""
+    m = mfcc(y, **kwargs)
+    return np.concatenate([m.mean(axis=1), m.std(axis=1)]).astype(np.float32)
+
+
+def extract(cfg: FeatureConfig, y: np.ndarray) -> np.ndarray:
+    """Features of one clip ``y`` (mono, at ``cfg.sr``) for the sequence and stats kinds.
+
+    The clip is cropped/padded to ``cfg.duration`` first when that is set.
+    ``f0-range`` items are pairs of files: use :func:`extract_pair_files`.
+    """
+    from audiokit.audio import fix_length
+
+    if cfg.kind == "f0-range":
+        raise UsageError("f0-range features are computed from a pair of files (extract_pair_files)")
+    if cfg.n_samples is not None:
+        y = fix_length(y, cfg.n_samples, pad_mode=cfg.pad_mode, crop=cfg.crop)
+    if y.shape[-1] < 1:
+        raise AudioError("no samples after cropping")
+    common = dict(sr=cfg.sr, n_fft=cfg.n_fft, hop_length=cfg.hop_length, n_mels=cfg.n_mels, fmin=cfg.fmin,
+                  fmax=cfg.fmax)
+    if cfg.kind == "logmel":
+        return logmel(y, top_db=cfg.top_db, **common)
+    if cfg.kind == "mfcc":
+        return mfcc(y, n_mfcc=cfg.n_mfcc, **common)
+    return mfcc_stats(y, n_mfcc=cfg.n_mfcc, **common)
+
+
+def load_clip(cfg: FeatureConfig, path: str) -> np.ndarray:
+    """Load the part of ``path`` that an item of ``cfg`` uses, at ``cfg.sr``, normalised if asked.
+
+    With a fixed duration and a centre crop only the middle ``duration`` seconds are
+    decoded, so a one-hour file costs what its clip costs.
+    """
+    from audiokit import audio
+
+    offset, dur = 0.0, None
+    margin = 0.05  # extra seconds decoded at each edge so the resampler has context
+    total = audio.info(path).duration if cfg.duration is not None else 0.0
+    if cfg.duration is not None and total > cfg.duration + 2 * margin:
+        if cfg.crop == "center":
+            offset = (total - cfg.duration) / 2 - margin
+            dur = cfg.duration + 2 * margin
+        else:
+            dur = cfg.duration + margin
+    y, _ = audio.load(path, sr=cfg.sr, offset=offset, duration=dur)
+    if cfg.n_samples is not None:
+        y = audio.fix_length(y, cfg.n_samples, pad_mode=cfg.pad_mode, crop=cfg.crop)
+    if cfg.normalize:
+        y = audio.peak_normalize(y)
+    return y
+
+
+def extract_file(cfg: FeatureConfig, path: str) -> np.ndarray:
+    """Features of one audio file under ``cfg`` (load, crop/pad, normalise, extract)."""
+    y = load_clip(cfg, path)
+    if y.shape[-1] < cfg.n_fft // 4 and cfg.duration is None:
+        raise AudioError(f"too short ({y.shape[-1]} samples at {cfg.sr} Hz) for n_fft={cfg.n_fft}", path=path)
+    feats = extract(cfg, y)
+    if not np.isfinite(feats).all():
+        raise AudioError("features are not finite", path=path)
+    return feats
+
+
+def extract_pair_files(cfg: FeatureConfig, low: str, high: str) -> np.ndarray:
+    """``(f0_low, f0_high)`` in Hz for the ``f0-range`` kind, from the pitch module's estimator.
+
+    Raises :class:`AudioError` naming the file when either is unvoiced.
+    """
+    from audiokit import audio
+    from audiokit.pitch import estimate_f0
+
+    out = []
+    for p in (low, high):
+        y, sr = audio.load(p, normalize=True)
+        f0 = estimate_f0(y, sr=sr, method=cfg.f0_method, fmin=cfg.f0_fmin, fmax=cfg.f0_fmax,
+                         harmonics=cfg.harmonics)
+        if f0 is None or not np.isfinite(f0):
+            raise AudioError("no pitch found (unvoiced, silent or noise)", path=p)
+        out.append(float(f0))
+    return np.asarray(out, dtype=np.float32)
+
+
+def extract_windows(cfg: FeatureConfig, path: str, *, max_windows: int = 64) -> np.ndarray:
+    """Features of a whole file as a stack of items, ``(W, *item_shape)``, for prediction.
+
+    For the sequence kinds with a fixed duration the file is cut into windows of that
+    duration with 50 % overlap (a short file, or the tail, is padded as in a store), and a
+    prediction averages the windows' log-probabilities. At most ``max_windows`` evenly
+    spaced windows are used, so a one-hour file costs what 64 clips cost. Other kinds give
+    one item: ``(1, *item_shape)``.
+    """
+    from audiokit import audio
+
+    if cfg.kind == "f0-range":
+        raise UsageError("f0-range models take pairs of files (use 'audiokit pitch LOW HIGH --model')")
+    if cfg.kind not in SEQUENCE_KINDS or cfg.duration is None:
+        return extract_file(cfg, path)[None]
+    n = cfg.n_samples
+    total = audio.info(path).duration
+    if total <= cfg.duration:
+        return extract_file(cfg, path)[None]
+    step = cfg.duration / 2
+    starts = np.arange(0.0, total - cfg.duration + 1e-9, step)
+    if total - (starts[-1] + cfg.duration) > 0.25 * cfg.duration:
+        starts = np.append(starts, total - cfg.duration)  # cover the tail
+    if len(starts) > max_windows:
+        starts = starts[np.linspace(0, len(starts) - 1, max_windows).round().astype(int)]
+    out = []
+    for s in starts:
+        y, _ = audio.load(path, sr=cfg.sr, offset=float(s), duration=cfg.duration)
+        y = audio.fix_length(y, n, pad_mode=cfg.pad_mode, crop="start")
+        if cfg.normalize:
+            y = audio.peak_normalize(y)
+        out.append(extract(cfg, y))
+    feats = np.stack(out)
+    if not np.isfinite(feats).all():
+        raise AudioError("features are not finite", path=path)
+    return feats

@@ -1,0 +1,136 @@
+"""Featurize many items, in parallel, in input order: the loop behind ``featurize`` and ``predict``.
+
+Results come back in the order of the items whatever the number of workers, so a
+store written with ``--workers 8`` is identical to one written with ``--workers 1``.
+"""
+
+from __future__ import annotations
+
+import signal
+import statistics
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from audiokit.errors import AudiokitError
+from audiokit.features import FeatureConfig, extract_file, extract_pair_files
+from audiokit.labels import Item
+
+
+@dataclass
+class Result:
+    index: int
+    item: Item
+    features: np.ndarray | None
+    duration: float
+    error: str | None  # the reason, when the item could not be featurized
+    error_path: str | None = None  # the file the error is about (for pairs, the low or the high one)
+
+
+def _one(cfg: FeatureConfig, index: int, item: Item) -> Result:
+    from audiokit import audio
+
+    try:
+        if cfg.kind == "f0-range":
+            feats = extract_pair_files(cfg, item.path, item.path2)
+            duration = float("nan")
+        else:
+            duration = audio.info(item.path).duration
+            feats = extract_file(cfg, item.path)
+        return Result(index, item, feats, duration, None)
+    except AudiokitError as exc:
+        return Result(index, item, None, float("nan"), exc.reason, exc.path or item.path)
+    except MemoryError:
+        return Result(index, item, None, float("nan"), "out of memory", item.path)
+    except Exception as exc:  # a decoder or feature bug must not kill a long run; report it per file
+        return Result(index, item, None, float("nan"), f"{type(exc).__name__}: {exc}", item.path)
+
+
+_CFG: FeatureConfig | None = None
+
+
+def _init_worker(cfg: FeatureConfig) -> None:
+    global _CFG
+    _CFG = cfg
+    # The parent handles Ctrl-C/SIGTERM and tears the pool down; workers must not print tracebacks.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _work(job: tuple[int, Item]) -> Result:
+    return _one(_CFG, *job)
+
+
+def featurize_items(cfg: FeatureConfig, items: Sequence[Item], *, workers: int = 1,
+                    chunksize: int = 4) -> Iterator[Result]:
+    """Yield a :class:`Result` per item, in item order, computed by ``workers`` processes.
+
+    Failures are results with ``error`` set, never exceptions, so the caller decides
+    whether to stop (the default) or to skip (``--skip-errors``).
+    """
+    jobs = list(enumerate(items))
+    if workers <= 1 or len(jobs) <= 1:
+        for i, it in jobs:
+            yield _one(cfg, i, it)
+        return
+    import multiprocessing as mp
+
+    _warm_up(cfg)
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+    pool = ctx.Pool(min(workers, len(jobs)), initializer=_init_worker, initargs=(cfg,))
+    try:
+        yield from pool.imap(_work, jobs, chunksize=max(1, min(chunksize, len(jobs) // (4 * workers) or 1)))
+        pool.close()
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+def _warm_up(cfg: FeatureConfig) -> None:
+    """Import librosa and run its numba-compiled code once in the parent before forking,
+    so each worker inherits them instead of paying seconds of lazy imports and JIT itself."""
+    if cfg.kind == "f0-range":
+        return
+    from audiokit.features import extract
+
+    sr = cfg.sr
+    y = np.sin(2 * np.pi * 440 * np.arange(sr // 4) / sr).astype(np.float32)
+    extract(cfg.replace(duration=None), y)
+
+
+def auto_duration(paths: Sequence[str]) -> float:
+    """The duration that ``--duration auto`` picks: the median file length, rounded to 0.1 s.
+
+    The median crops long outliers and pads short ones; unreadable files are ignored here
+    (they fail, with their reason, when featurized).
+    """
+    from audiokit import audio
+
+    lengths = []
+    for p in paths:
+        try:
+            d = audio.info(p).duration
+        except AudiokitError:
+            continue
+        if d > 0:
+            lengths.append(d)
+    if not lengths:
+        return 1.0
+    return max(0.1, round(statistics.median(lengths), 1))
+
+
+def parse_shard(spec: str | None) -> tuple[int, int] | None:
+    """``"i/n"`` → ``(i, n)`` with ``0 <= i < n``."""
+    from audiokit.errors import UsageError
+
+    if spec is None:
+        return None
+    try:
+        i, n = (int(x) for x in spec.split("/"))
+    except ValueError:
+        raise UsageError(f"--shard must look like i/n (e.g. 0/4), got {spec!r}") from None
+    if n < 1 or not 0 <= i < n:
+        raise UsageError(f"--shard {spec}: need 0 <= i < n (shards are numbered from 0)")
+    return i, n
+

@@ -1,0 +1,210 @@
+"""The model file: one HDF5 file per trained model, of any kind.
+
+Layout (``docs/model-format.md``)::
+
+    /                 attrs: format="audiokit-model", format_version, kind, audiokit_version,
+                             created, and JSON texts class_names, feature_config, params,
+                             training, metrics
+    /arrays/NAME      the fitted state as plain numeric arrays (nested groups allowed:
+                      "scaler/mean", "state_dict/layer1.0.conv1.weight", ...)
+
+Loading never executes code from the file: there is no pickle, joblib or torch.load
+here; every dataset must be a plain numeric (or bool) array, links to other files are
+refused, and each dataset's size is checked against the file's before it is read.
+
+Examples
+--------
+>>> import numpy as np, tempfile, os
+>>> from audiokit.features import FeatureConfig
+>>> p = os.path.join(tempfile.mkdtemp(), "m.h5")
+>>> save_model(p, ModelFile(kind="knn", class_names=["a", "b"], feature_config=FeatureConfig(kind="mfcc-stats"),
+...            arrays={"X": np.zeros((2, 40))}, params={"k": 1}))
+>>> load_model(p).params
+{'k': 1}
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from audiokit import __version__
+from audiokit.errors import ModelFileError
+from audiokit.features import FeatureConfig
+
+FORMAT = "audiokit-model"
+FORMAT_VERSION = 1
+#: Largest total of array bytes a model file may claim relative to its size on disk (compression).
+MAX_EXPANSION = 1000
+
+
+@dataclass
+class ModelFile:
+    kind: str
+    class_names: list[str]
+    feature_config: FeatureConfig
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    #: What is needed to rebuild the model besides the arrays (k, metric, architecture...).
+    params: dict = field(default_factory=dict)
+    #: How it was trained (flags, seed, store, split).
+    training: dict = field(default_factory=dict)
+    #: The run's metrics (validation/CV figures, history summary).
+    metrics: dict = field(default_factory=dict)
+    version: int = FORMAT_VERSION
+    audiokit_version: str = __version__
+    created: str = ""
+    path: str = ""
+
+
+def save_model(path: str, mf: ModelFile) -> None:
+    """Write ``mf`` to ``path`` atomically (``-``: to stdout)."""
+    import h5py
+
+    from audiokit.store import AtomicTarget
+
+    target = AtomicTarget(path)
+    try:
+        with h5py.File(target.file, "w") as h5:
+            a = h5.attrs
+            a["format"] = FORMAT
+            a["format_version"] = FORMAT_VERSION
+            a["kind"] = mf.kind
+            a["audiokit_version"] = __version__
+            a["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+            a["class_names"] = json.dumps(list(mf.class_names))
+            a["feature_config"] = mf.feature_config.to_json()
+            for key in ("params", "training", "metrics"):
+                a[key] = json.dumps(getattr(mf, key), default=_jsonable)
+            g = h5.create_group("arrays")
+            for name, arr in mf.arrays.items():
+                arr = np.asarray(arr)
+                if arr.dtype.kind not in "biuf":
+                    raise ModelFileError(f"array {name!r} has non-numeric dtype {arr.dtype}", path=path)
+                kw = dict(compression="gzip", compression_opts=4) if arr.size > 1024 else {}
+                g.create_dataset(name, data=arr, **kw)
+        target.commit()
+    except BaseException:
+        target.abort()
+        raise
+
+
+def _jsonable(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+def load_model(path: str) -> ModelFile:
+    """Read and validate a model file (``-``: from stdin).
+
+    Raises
+    ------
+    ModelFileError
+        Missing, not HDF5, truncated, not an audiokit model, a newer format version,
+        links to other files, non-numeric datasets, or sizes the file cannot hold.
+    """
+    from audiokit.store import open_h5
+
+    h5, name = open_h5(path, what="model file", error=ModelFileError)
+    return from_h5(h5, name)
+
+
+def from_h5(h5, name: str) -> ModelFile:
+    """Validate and read an open HDF5 file as a model (closes it)."""
+    import h5py
+
+    try:
+        with h5:
+            a = h5.attrs
+            fmt = _attr(a.get("format"))
+            if fmt != FORMAT:
+                what = "an audiokit feature store, not a model" if fmt == "audiokit-store" else "not an audiokit model file"
+                raise ModelFileError(what, path=name)
+            version = int(a.get("format_version", 0))
+            if version > FORMAT_VERSION:
+                raise ModelFileError(f"model format version {version} is newer than this audiokit reads "
+                                     f"({FORMAT_VERSION}); upgrade audiokit", path=name)
+            try:
+                mf = ModelFile(
+                    kind=_attr(a["kind"]),
+                    class_names=list(json.loads(_attr(a["class_names"]))),
+                    feature_config=FeatureConfig.from_json(_attr(a["feature_config"])),
+                    params=json.loads(_attr(a.get("params", "{}"))),
+                    training=json.loads(_attr(a.get("training", "{}"))),
+                    metrics=json.loads(_attr(a.get("metrics", "{}"))),
+                    version=version,
+                    audiokit_version=_attr(a.get("audiokit_version", "?")),
+                    created=_attr(a.get("created", "")),
+                    path=name,
+                )
+            except ModelFileError:
+                raise
+            except Exception as exc:
+                raise ModelFileError(f"unreadable model metadata ({type(exc).__name__}: {exc})", path=name) from exc
+            if "arrays" in h5:
+                budget = MAX_EXPANSION * max(_file_size(h5), 1 << 20)
+                mf.arrays = _read_arrays(h5["arrays"], name, budget, h5py)
+            return mf
+    except ModelFileError:
+        raise
+    except Exception as exc:
+        raise ModelFileError(f"corrupt model file ({type(exc).__name__}: {exc})", path=name) from exc
+
+
+def _file_size(h5) -> int:
+    try:
+        return int(h5.id.get_filesize())
+    except Exception:
+        return 0
+
+
+def _read_arrays(group, name: str, budget: int, h5py) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    total = 0
+
+    def visit(g, prefix: str) -> None:
+        nonlocal total
+        for key in g.keys():
+            link = g.get(key, getlink=True)
+            if isinstance(link, (h5py.ExternalLink, h5py.SoftLink)):
+                raise ModelFileError(f"refusing link {prefix}{key}: model files hold only their own arrays", path=name)
+            obj = g[key]
+            if isinstance(obj, h5py.Group):
+                visit(obj, f"{prefix}{key}/")
+                continue
+            if obj.dtype.kind not in "biuf":
+                raise ModelFileError(f"array {prefix}{key} has non-numeric dtype {obj.dtype}; refusing it", path=name)
+            if obj.external:
+                raise ModelFileError(f"array {prefix}{key} lives in an external file; refusing it", path=name)
+            nbytes = int(np.prod(obj.shape, dtype=np.float64)) * obj.dtype.itemsize
+            total += nbytes
+            if total > budget:
+                raise ModelFileError(f"array {prefix}{key} claims {nbytes} bytes, more than the file can hold",
+                                     path=name)
+            out[f"{prefix}{key}"] = obj[()]
+
+    visit(group, "")
+    return out
+
+
+def _attr(v) -> str:
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "replace")
+    return "" if v is None else str(v)
+
+
+def check_store(mf: ModelFile, store) -> None:
+    """Refuse a store whose feature configuration differs from the model's.
+
+    Raises :class:`ModelFileError` (exit 1) naming the settings that differ.
+    """
+    diff = mf.feature_config.differences(store.config)
+    if diff:
+        a, b = mf.feature_config.to_dict(), store.config.to_dict()
+        detail = ", ".join(f"{k} (model {a.get(k)!r}, store {b.get(k)!r})" for k in diff)
+        raise ModelFileError(f"store does not match the model's features: {detail}", path=store.name)

@@ -1,0 +1,506 @@
+"""The HDF5 feature store: schema, atomic writer, validating reader, merge.
+
+The schema is documented in ``docs/store-format.md``; :data:`FORMAT_VERSION` is
+bumped whenever it changes. A store is written to a temporary file in the target's
+directory and renamed over the target at the very end, so an interrupted run never
+leaves a half store under the target name. ``-`` as target buffers the file in
+memory and writes its bytes to stdout; ``-`` as source reads them from stdin.
+
+Examples
+--------
+>>> import numpy as np, tempfile, os
+>>> from audiokit.features import FeatureConfig
+>>> p = os.path.join(tempfile.mkdtemp(), "s.h5")
+>>> cfg = FeatureConfig(kind="mfcc-stats")
+>>> with StoreWriter(p, cfg) as w:
+...     w.add(np.zeros(40, np.float32), label="a", path="x.wav")
+>>> with open_store(p) as s:
+...     (len(s), s.class_names, s.item_shape)
+(1, ['a'], (40,))
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import sys
+import tempfile
+import time
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from audiokit import __version__
+from audiokit.errors import StoreError, UsageError
+from audiokit.features import FeatureConfig
+
+FORMAT = "audiokit-store"
+FORMAT_VERSION = 1
+#: Refuse stores whose features claim more elements than this (a hostile or broken header).
+MAX_ELEMENTS = 2**34
+
+
+def _h5():
+    import h5py
+
+    return h5py
+
+
+def _str_dtype():
+    return _h5().string_dtype("utf-8")
+
+
+def _to_text(p: str) -> str:
+    """A path as storable UTF-8 text; undecodable bytes become backslash escapes."""
+    return os.fsencode(p).decode("utf-8", "backslashreplace") if isinstance(p, str) else str(p)
+
+
+@contextlib.contextmanager
+def _lock(target: str) -> Iterator[None]:
+    """An exclusive advisory lock beside ``target`` (``.NAME.lock``), so that two ``--append``
+    runs on one store take turns instead of both copying the old store and one winning."""
+    import fcntl
+
+    d, name = os.path.split(os.path.abspath(target))
+    lock_path = os.path.join(d, f".{name}.lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+class AtomicTarget:
+    """A temporary path beside ``target`` that becomes ``target`` on :meth:`commit`.
+
+    ``target == "-"``: an in-memory buffer whose bytes go to stdout on commit.
+    Anything else that ends the writer (an exception, Ctrl-C, SIGTERM turned into an
+    exception by the CLI) removes the temporary file and leaves ``target`` untouched.
+    Shared by stores and model files.
+    """
+
+    def __init__(self, target: str, *, stdout=None):
+        self.target = target
+        self.to_stdout = target == "-"
+        self._stdout = stdout
+        if self.to_stdout:
+            self.buffer = io.BytesIO()
+            self.tmp = None
+        else:
+            d = os.path.dirname(os.path.abspath(target))
+            if not os.path.isdir(d):
+                raise UsageError(f"output directory does not exist", path=d)
+            if os.path.isdir(target):
+                raise UsageError("output is a directory", path=target)
+            fd, self.tmp = tempfile.mkstemp(dir=d, prefix=f".{os.path.basename(target)}.", suffix=".tmp")
+            os.close(fd)
+
+    @property
+    def file(self):
+        """What to hand to ``h5py.File``: the temp path or the in-memory buffer."""
+        return self.buffer if self.to_stdout else self.tmp
+
+    def commit(self) -> None:
+        if self.to_stdout:
+            out = self._stdout or sys.stdout.buffer
+            out.write(self.buffer.getvalue())
+            out.flush()
+        else:
+            with open(self.tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            os.replace(self.tmp, self.target)
+            self.tmp = None
+
+    def abort(self) -> None:
+        if self.tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.tmp)
+            self.tmp = None
+
+
+class StoreWriter:
+    """Write a store item by item; use as a context manager.
+
+    Parameters
+    ----------
+    target : str
+        The store's path, or ``-`` for stdout.
+    config : FeatureConfig
+        The feature settings (stored as an attribute; appending needs an equal one).
+    append : bool
+        Add to an existing store at ``target`` (same configuration, else :class:`StoreError`).
+    provenance : dict
+        Extra JSON-able facts recorded in the ``provenance`` attribute (command line, label source).
+    """
+
+    def __init__(self, target: str, config: FeatureConfig, *, append: bool = False,
+                 provenance: dict | None = None, stdout=None):
+        self.config = config
+        self.append = append and target != "-" and os.path.exists(target)
+        self.provenance = dict(provenance or {})
+        self._labels: list[str | None] = []
+        self._paths: list[str] = []
+        self._paths2: list[str] = []
+        self._groups: list[str | None] = []
+        self._folds: list[int] = []
+        self._durations: list[float] = []
+        self.skipped: list[dict] = []
+        self._n = 0
+        self._ds = None
+        self._h5 = None
+        self._lockcm = None
+        self._target = AtomicTarget(target, stdout=stdout)
+        try:
+            if self.append:
+                self._lockcm = _lock(target)
+                self._lockcm.__enter__()
+                self._open_for_append(target)
+            else:
+                self._h5 = _h5().File(self._target.file, "w")
+        except BaseException:
+            self._cleanup()
+            raise
+
+    # -- set-up ------------------------------------------------------------------
+    def _open_for_append(self, target: str) -> None:
+        import shutil
+
+        with open_store(target) as old:
+            diff = old.config.differences(self.config)
+            if diff:
+                detail = ", ".join(f"{k} (store {old.config.to_dict().get(k)!r}, new {self.config.to_dict().get(k)!r})"
+                                   for k in diff)
+                raise StoreError(f"cannot append: feature configuration differs in {detail}", path=target)
+            self._old_classes = list(old.class_names)
+            self._old_n = len(old)
+            self._old_skipped = old.skipped
+            self._has_paths2 = old.paths2 is not None
+        shutil.copyfile(target, self._target.file)
+        self._h5 = _h5().File(self._target.file, "a")
+        self._ds = self._h5["features"]
+        self._n = self._old_n
+
+    def _create_features(self, shape: tuple[int, ...], dtype) -> None:
+        self._ds = self._h5.create_dataset(
+            "features", shape=(0, *shape), maxshape=(None, *shape), dtype=dtype,
+            chunks=(1, *shape), compression="gzip", compression_opts=1, shuffle=True)
+
+    # -- writing -------------------------------------------------------------------
+    def add(self, features: np.ndarray, *, label: str | None, path: str, group: str | None = None,
+            fold: int | None = None, duration: float = float("nan"), path2: str | None = None) -> None:
+        """Append one item."""
+        x = np.asarray(features, dtype=np.float32)
+        if self._ds is None:
+            self._create_features(x.shape, np.float32)
+        if x.shape != self._ds.shape[1:]:
+            raise StoreError(f"features of shape {x.shape} do not match the store's {self._ds.shape[1:]}", path=path)
+        if self._n >= self._ds.shape[0]:
+            self._ds.resize(self._n + max(64, self._n // 4), axis=0)
+        self._ds[self._n] = x
+        self._n += 1
+        self._labels.append(label)
+        self._paths.append(_to_text(path))
+        self._paths2.append(_to_text(path2) if path2 is not None else "")
+        self._groups.append(group)
+        self._folds.append(-1 if fold is None else int(fold))
+        self._durations.append(float(duration))
+
+    def skip(self, path: str, reason: str) -> None:
+        """Record an input left out (``--skip-errors``); kept in the ``skipped`` attribute."""
+        self.skipped.append({"path": _to_text(path), "reason": reason})
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def added(self) -> int:
+        """Items added by this writer (not counting those of the store appended to)."""
+        return self._n - (self._old_n if self.append else 0)
+
+    def _extend(self, name: str, values: Sequence, dtype) -> None:
+        values = np.asarray(values, dtype=dtype) if dtype is not _str_dtype else values
+        if self.append and name in self._h5:
+            ds = self._h5[name]
+            old = ds.shape[0]
+            ds.resize(old + len(values), axis=0)
+            ds[old:] = values
+        elif self.append:
+            raise StoreError(f"store lacks the '{name}' dataset; cannot append", path=self._target.target)
+        else:
+            kw = dict(maxshape=(None,), chunks=True) if len(values) else dict(maxshape=(None,))
+            self._h5.create_dataset(name, data=values, dtype=dtype, **kw)
+
+    def commit(self) -> None:
+        h5 = self._h5
+        if self._ds is None:
+            raise StoreError("no item could be featurized; no store written", path=self._target.target)
+        self._ds.resize(self._n, axis=0)
+        old_classes = self._old_classes if self.append else []
+        new = sorted({lb for lb in self._labels if lb is not None} - set(old_classes))
+        classes = old_classes + new
+        index = {c: i for i, c in enumerate(classes)}
+        labels = [(-1 if lb is None else index[lb]) for lb in self._labels]
+        sd = _str_dtype()
+        if "class_names" in h5:
+            del h5["class_names"]
+        h5.create_dataset("class_names", data=np.array(classes, dtype=object), dtype=sd)
+        self._extend("labels", labels, np.int64)
+        self._extend("paths", np.array(self._paths, dtype=object), sd)
+        self._extend("durations", self._durations, np.float64)
+        self._extend("folds", self._folds, np.int64)
+        have_groups = any(g is not None for g in self._groups)
+        groups = np.array([g or "" for g in self._groups], dtype=object)
+        if self.append:
+            if "groups" in h5:
+                self._extend("groups", groups, sd)
+            elif have_groups:
+                raise StoreError("the store has no groups; cannot append items with groups", path=self._target.target)
+        elif have_groups:
+            h5.create_dataset("groups", data=groups, dtype=sd, maxshape=(None,), chunks=True)
+        if self.config.kind == "f0-range" and (not self.append or self._has_paths2):
+            self._extend("paths2", np.array(self._paths2, dtype=object), sd)
+        skipped = (self._old_skipped if self.append else []) + self.skipped
+        a = h5.attrs
+        a["format"] = FORMAT
+        a["format_version"] = FORMAT_VERSION
+        a["audiokit_version"] = __version__
+        a["feature_config"] = self.config.to_json()
+        a["feature_kind"] = self.config.kind
+        a["n_skipped"] = len(skipped)
+        a["skipped"] = json.dumps(skipped)
+        if not self.append:
+            a["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        history = json.loads(a.get("provenance", "[]")) if self.append else []
+        history.append({**self.provenance, "added": self._n - (self._old_n if self.append else 0),
+                        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        a["provenance"] = json.dumps(history)
+        h5.close()
+        self._h5 = None
+        self._target.commit()
+        self._release()
+
+    def abort(self) -> None:
+        self._cleanup()
+
+    def _release(self) -> None:
+        if self._lockcm is not None:
+            self._lockcm.__exit__(None, None, None)
+            self._lockcm = None
+
+    def _cleanup(self) -> None:
+        if self._h5 is not None:
+            with contextlib.suppress(Exception):
+                self._h5.close()
+            self._h5 = None
+        self._target.abort()
+        self._release()
+
+    def __enter__(self) -> "StoreWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            try:
+                self.commit()
+            except BaseException:
+                self._cleanup()
+                raise
+        else:
+            self._cleanup()
+
+
+class Store:
+    """A read-only view of a store. Small per-item arrays are loaded; features stay on disk
+    until :meth:`load_features` (or :attr:`X`) reads them."""
+
+    def __init__(self, h5, name: str, *, keep_open=None):
+        self._h5 = h5
+        self._keep = keep_open
+        self.name = name
+        a = h5.attrs
+        fmt = _attr_str(a.get("format"))
+        if fmt != FORMAT:
+            raise StoreError("not an audiokit feature store" + (f" (format {fmt!r})" if fmt else ""), path=name)
+        version = int(a.get("format_version", 0))
+        if version > FORMAT_VERSION:
+            raise StoreError(f"store format version {version} is newer than this audiokit reads "
+                             f"({FORMAT_VERSION}); upgrade audiokit", path=name)
+        try:
+            self.config = FeatureConfig.from_json(_attr_str(a["feature_config"]))
+        except Exception as exc:
+            raise StoreError(f"unreadable feature configuration ({exc})", path=name) from exc
+        for need in ("features", "labels", "paths", "class_names"):
+            if need not in h5 or not isinstance(h5[need], _h5().Dataset):
+                raise StoreError(f"store lacks the '{need}' dataset", path=name)
+        self.features = h5["features"]
+        if self.features.ndim < 1 or int(np.prod(self.features.shape, dtype=np.float64)) > MAX_ELEMENTS:
+            raise StoreError(f"implausible feature shape {self.features.shape}", path=name)
+        n = self.features.shape[0]
+        self.version = version
+        self.audiokit_version = _attr_str(a.get("audiokit_version", "?"))
+        self.class_names = [_text(c) for c in h5["class_names"][:]]
+        self.labels = self._vector("labels", n).astype(np.int64)
+        if self.labels.size and (self.labels.max(initial=-1) >= len(self.class_names) or self.labels.min() < -1):
+            raise StoreError("labels out of range of class_names", path=name)
+        self.paths = [_text(p) for p in self._vector("paths", n)]
+        self.paths2 = [_text(p) for p in self._vector("paths2", n)] if "paths2" in h5 else None
+        self.groups = (np.array([_text(g) for g in self._vector("groups", n)], dtype=object)
+                       if "groups" in h5 else None)
+        folds = self._vector("folds", n).astype(np.int64) if "folds" in h5 else None
+        self.folds = folds if folds is not None and (folds >= 0).any() else None
+        self.durations = self._vector("durations", n).astype(np.float64) if "durations" in h5 else np.full(n, np.nan)
+        self.skipped = json.loads(_attr_str(a.get("skipped", "[]")))
+        self.provenance = json.loads(_attr_str(a.get("provenance", "[]")))
+        self.created = _attr_str(a.get("created", ""))
+
+    def _vector(self, name: str, n: int) -> np.ndarray:
+        ds = self._h5[name]
+        if ds.ndim != 1 or ds.shape[0] != n:
+            raise StoreError(f"dataset '{name}' has {ds.shape[0] if ds.ndim else 0} entries but there are "
+                             f"{n} feature items", path=self.name)
+        return ds[:]
+
+    def __len__(self) -> int:
+        return int(self.features.shape[0])
+
+    @property
+    def item_shape(self) -> tuple[int, ...]:
+        return tuple(self.features.shape[1:])
+
+    @property
+    def labelled(self) -> np.ndarray:
+        """Boolean mask of items that have a label."""
+        return self.labels >= 0
+
+    def class_counts(self) -> dict[str, int]:
+        counts = np.bincount(self.labels[self.labels >= 0], minlength=len(self.class_names))
+        return {c: int(k) for c, k in zip(self.class_names, counts)}
+
+    def load_features(self, index: np.ndarray | None = None) -> np.ndarray:
+        """Features as a float32 array, all items or those in ``index`` (sorted reads)."""
+        try:
+            if index is None:
+                return np.asarray(self.features[()], dtype=np.float32)
+            index = np.asarray(index)
+            order = np.argsort(index)
+            out = np.empty((len(index), *self.item_shape), dtype=np.float32)
+            out[order] = self.features[index[order]] if len(index) else out[order]
+            return out
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"cannot read features ({exc})", path=self.name) from exc
+
+    @property
+    def X(self) -> np.ndarray:
+        """All features flattened to ``(N, D)`` float32, with non-finite values refused."""
+        x = self.load_features().reshape(len(self), -1)
+        if not np.isfinite(x).all():
+            raise StoreError("features contain NaN or infinite values", path=self.name)
+        return x
+
+    def close(self) -> None:
+        if self._h5 is not None:
+            with contextlib.suppress(Exception):
+                self._h5.close()
+            self._h5 = None
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _attr_str(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "replace")
+    return str(v)
+
+
+def _text(v) -> str:
+    return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+
+
+def read_input_bytes(name: str, stdin=None) -> io.BytesIO:
+    """Buffer an HDF5 file arriving on stdin (``-``); refuses a terminal and empty input."""
+    stream = stdin if stdin is not None else sys.stdin
+    if hasattr(stream, "isatty") and stream.isatty():
+        raise UsageError("'-' reads an HDF5 file from stdin, but stdin is a terminal; pipe one in")
+    data = (stream.buffer if hasattr(stream, "buffer") else stream).read()
+    if not data:
+        raise StoreError("empty input on stdin; expected an HDF5 file", path="-")
+    return io.BytesIO(data)
+
+
+def open_h5(path: str, *, what: str, error=StoreError, stdin=None):
+    """Open an HDF5 file (or ``-``) read-only, turning every failure into one clear ``error``."""
+    h5py = _h5()
+    name = "<stdin>" if path == "-" else path
+    if path != "-":
+        if not os.path.exists(path):
+            raise error("no such file", path=path)
+        if os.path.isdir(path):
+            raise error("is a directory", path=path)
+        if not os.access(path, os.R_OK):
+            raise error("permission denied", path=path)
+    src = read_input_bytes(path, stdin) if path == "-" else path
+    try:
+        return h5py.File(src, "r"), name
+    except Exception as exc:
+        raise error(f"not a readable {what} (not HDF5, or truncated)", path=name) from exc
+
+
+def open_store(path: str, *, stdin=None) -> Store:
+    """Open and validate a store (``-``: read it from stdin)."""
+    h5, name = open_h5(path, what="feature store", stdin=stdin)
+    try:
+        return Store(h5, name)
+    except StoreError:
+        h5.close()
+        raise
+    except Exception as exc:
+        h5.close()
+        raise StoreError(f"corrupt store ({type(exc).__name__}: {exc})", path=name) from exc
+
+
+def merge(sources: Sequence[str], target: str, *, stdout=None, chunk: int = 256) -> int:
+    """Join stores of one feature configuration (shards) into ``target``; returns the item count.
+
+    Class names are unified (each label keeps its name); groups, folds and skipped lists carry over.
+    """
+    if len(sources) < 1:
+        raise UsageError("--merge needs at least one store")
+    stores = [open_store(s) for s in sources]
+    try:
+        first = stores[0]
+        for s in stores[1:]:
+            diff = first.config.differences(s.config)
+            if diff:
+                raise StoreError(f"cannot merge: feature configuration differs from {first.name} in "
+                                 f"{', '.join(diff)}", path=s.name)
+            if s.item_shape != first.item_shape:
+                raise StoreError(f"cannot merge: item shape {s.item_shape} differs from {first.item_shape}",
+                                 path=s.name)
+        with StoreWriter(target, first.config, provenance={"merged": [s.name for s in stores]},
+                         stdout=stdout) as w:
+            for s in stores:
+                for start in range(0, len(s), chunk):
+                    block = s.features[start:start + chunk]
+                    for j, x in enumerate(block):
+                        i = start + j
+                        lb = s.labels[i]
+                        w.add(x, label=None if lb < 0 else s.class_names[lb], path=s.paths[i],
+                              group=(s.groups[i] or None) if s.groups is not None else None,
+                              fold=int(s.folds[i]) if s.folds is not None and s.folds[i] >= 0 else None,
+                              duration=float(s.durations[i]), path2=s.paths2[i] if s.paths2 else None)
+                for sk in s.skipped:
+                    w.skip(sk.get("path", "?"), sk.get("reason", "?"))
+            return len(w)
+    finally:
+        for s in stores:
+            s.close()
