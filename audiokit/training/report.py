@@ -1,0 +1,108 @@
+"""How every trainer reports a run: fold scores, mean ± std, and the report JSON beside the model.
+
+Shared by the classic and the deep trainers so that ``--folds`` output and the report
+file look the same whatever the model kind.
+
+Examples
+--------
+>>> s = summarize([0.91, 0.92, 0.915])
+>>> format_pm(s["mean"], s["std"])
+'91.5 % ± 0.4 %'
+>>> report_path("runs/model.h5")
+'runs/model.report.json'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Sequence
+
+import numpy as np
+
+
+def fold_scores(y_true, y_pred, *, labels: Sequence[int] | None = None) -> dict:
+    """Accuracy and macro-F1 of one validation set (scikit-learn's definitions).
+
+    ``labels``: the class indices to average macro-F1 over (default: those present in
+    ``y_true`` or ``y_pred``).
+    """
+    from sklearn.metrics import accuracy_score, f1_score
+
+    return {
+        "n": int(len(y_true)),
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+    }
+
+
+def summarize(values: Sequence[float]) -> dict:
+    """``{"mean", "std", "values"}``; ``std`` is the population standard deviation over folds
+    (``np.std``, ddof=0, what ``cross_val_score(...).std()`` users report)."""
+    v = np.asarray(list(values), dtype=np.float64)
+    return {"mean": float(v.mean()) if v.size else float("nan"),
+            "std": float(v.std()) if v.size else float("nan"),
+            "values": [float(x) for x in v]}
+
+
+def format_pm(mean: float, std: float, *, digits: int = 1) -> str:
+    """A fraction pair as the papers write it: ``0.915, 0.008`` → ``"91.5 % ± 0.8 %"``."""
+    return f"{100 * mean:.{digits}f} % ± {100 * std:.{digits}f} %"
+
+
+def cv_summary(folds: Sequence[dict]) -> dict:
+    """Per-fold scores (each a :func:`fold_scores` dict, optionally with more keys) and their
+    mean ± std for accuracy and macro-F1: the ``cv`` block of every report."""
+    return {
+        "folds": list(folds),
+        "accuracy": summarize([f["accuracy"] for f in folds]),
+        "macro_f1": summarize([f["macro_f1"] for f in folds]),
+    }
+
+
+def cv_lines(cv: dict) -> list[str]:
+    """Human lines for a :func:`cv_summary`: one per fold, then the mean ± std."""
+    lines = [f"fold {i + 1}: accuracy {100 * f['accuracy']:.1f} %  macro-F1 {100 * f['macro_f1']:.1f} %"
+             f"  (n={f['n']})" for i, f in enumerate(cv["folds"])]
+    a, m = cv["accuracy"], cv["macro_f1"]
+    lines.append(f"{len(cv['folds'])}-fold CV: accuracy {format_pm(a['mean'], a['std'])}, "
+                 f"macro-F1 {format_pm(m['mean'], m['std'])}")
+    return lines
+
+
+def report_path(model_path: str) -> str:
+    """Where the report of a run goes: ``model.h5`` → ``model.report.json`` (same directory)."""
+    root, ext = os.path.splitext(model_path)
+    if ext.lower() not in (".h5", ".hdf5", ".hdf"):
+        root = model_path
+    return f"{root}.report.json"
+
+
+def write_report(model_path: str, report: dict) -> str | None:
+    """Write ``report`` as JSON beside the model (atomically); returns its path.
+
+    A model written to stdout (``-o -``) has no "beside": nothing is written, ``None`` returned.
+    """
+    from audiokit.store import AtomicTarget
+
+    if model_path == "-":
+        return None
+    path = report_path(model_path)
+    target = AtomicTarget(path)
+    try:
+        with open(target.file, "w", encoding="utf-8") as f:
+            json.dump(report, f, indent=2, default=_jsonable)
+            f.write("\n")
+        target.commit()
+    except BaseException:
+        target.abort()
+        raise
+    return path
+
+
+def _jsonable(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
