@@ -1,0 +1,150 @@
+"""``audiokit train``: a feature store → a model file (+ its report JSON beside it).
+
+The flags every kind shares are collected into a :class:`audiokit.training.TrainRun`; each
+kind's own flags into a plain dict handed to its trainer (``audiokit.training.classic`` for
+knn/svm/mlp/logreg, ``audiokit.training.deep`` for the PyTorch kinds). To add flags for a
+kind: add the parameters below in that kind's block and put them in its options dict.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from audiokit.cli._common import Device, Json, Quiet, Seed, Verbose, guarded, log, write_json
+
+EPILOG = """\
+Examples:
+
+  audiokit train mfcc.h5 -o knn.h5                          # KNN, k=8, 20 % group-aware validation
+  audiokit train voices.h5 -o voice-knn.h5 --k 1..40 --plot k.png   # pick k by cross-validation
+  audiokit train mfcc.h5 -o svm.h5 --model svm --C 10 --folds 5     # 5-fold CV, then refit on all
+  audiokit train mfcc.h5 -o mlp.h5 --model mlp --hidden 256,128 --seed 1
+  audiokit train logmel.h5 -o cnn.h5 --model specresnet --folds 5
+  audiokit featurize data/ -f mfcc-stats -o - | audiokit train - -o model.h5 --json
+
+The report of the run (settings, validation or per-fold scores with mean ± std, the k
+sweep) is written as JSON beside the model: model.h5 → model.report.json. A summary goes
+to stdout (to stderr when the model itself goes to stdout with -o -); --json prints the
+report instead. Validation and CV are stratified, and group-aware when the store has
+groups (one speaker never on both sides); see docs/training.md.
+
+Exit status: 0 done; 1 the store cannot be used (empty, unlabelled, one class, NaN
+features, wrong feature kind) or the model cannot be written; 2 bad flags (also too few
+items per class for --folds or k).
+"""
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train", epilog=EPILOG, no_args_is_help=True)(train)
+
+
+@guarded
+def train(
+    store: Annotated[str, typer.Argument(help="Feature store to train on; '-' reads it from stdin.",
+                                         show_default=False)],
+    output: Annotated[str, typer.Option("--output", "-o", help="Model file to write; '-' writes it to stdout.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="knn | svm | mlp | logreg (scikit-learn, CPU) or "
+                                                             "resnet18 | resnet34 | resnet50 | specresnet "
+                                                             "(PyTorch).")] = "knn",
+    val_split: Annotated[Optional[float], typer.Option(
+        "--val-split", help="Fraction held out for validation (stratified, group-aware); 0 = none. "
+                            "Default 0.2 unless --folds is given.")] = None,
+    folds: Annotated[Optional[int], typer.Option(
+        "--folds", help="K-fold cross-validation (group K-fold with groups): per-fold and mean ± std "
+                        "scores; the saved model is then refit on all items.")] = None,
+    group_by: Annotated[str, typer.Option(
+        "--group-by", help="Groups kept on one side of every split: auto (the store's groups, if any) | "
+                           "none | a regex whose first capture group on the file name is the group.")] = "auto",
+    test_split: Annotated[Optional[str], typer.Option(
+        "--test-split", help="Hold out a test set first: store fold number(s) like 3 or 3,4 (from a manifest's "
+                             "fold column), or a fraction like 0.2; scored once at the end.")] = None,
+    seed: Seed = 0,
+    device: Device = "auto",
+    plot: Annotated[Optional[str], typer.Option(
+        "--plot", help="Write a PNG: KNN with a k range, accuracy vs k; deep kinds, loss/accuracy curves.")] = None,
+    # -- classic kinds (knn, svm, mlp, logreg); None = the kind's default -------------------------
+    k: Annotated[Optional[str], typer.Option(
+        "--k", help="knn: neighbours, a number (default 8) or a range/list swept by CV accuracy: "
+                    "'1..40', '1..40:2', '1,3,5' (ties go to the smaller k).")] = None,
+    metric: Annotated[Optional[str], typer.Option(
+        "--metric", help="knn: distance, euclidean (default) | manhattan | chebyshev | cosine.")] = None,
+    weights: Annotated[Optional[str], typer.Option(
+        "--weights", help="knn: neighbour votes, uniform (default) | distance.")] = None,
+    kernel: Annotated[Optional[str], typer.Option("--kernel", help="svm: rbf (default) | linear.")] = None,
+    c: Annotated[Optional[float], typer.Option(
+        "--C", help="svm, logreg: inverse regularisation strength (default 1.0).")] = None,
+    gamma: Annotated[Optional[str], typer.Option(
+        "--gamma", help="svm rbf: kernel width, scale (default) | auto | a number.")] = None,
+    hidden: Annotated[Optional[str], typer.Option(
+        "--hidden", help="mlp: hidden layer sizes, e.g. 256,128 (default 128).")] = None,
+    alpha: Annotated[Optional[float], typer.Option("--alpha", help="mlp: L2 penalty (default 1e-4).")] = None,
+    max_iter: Annotated[Optional[int], typer.Option(
+        "--max-iter", help="mlp, logreg: iteration limit (default 500 / 2000).")] = None,
+    # -- deep kinds: their flags are added here by the deep trainer's block ---------------------------
+    json_out: Json = False,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+) -> None:
+    """Train a classifier on a feature store and write it as a model file.
+
+    KNN, SVM (RBF), MLP and logistic regression (scikit-learn) standardise features inside
+    the model and train on any store whose items flatten to a vector (mfcc-stats, f0-range,
+    or flattened logmel). The model file carries the store's feature settings, so eval and
+    predict need no feature flags.
+    """
+    from audiokit.errors import UsageError
+    from audiokit.models import CLASSIC_KINDS, DEEP_KINDS, KINDS
+    from audiokit.training import TrainRun
+
+    if model not in KINDS:
+        raise UsageError(f"--model must be one of {', '.join(KINDS)}, got {model!r}")
+    if json_out and output == "-":
+        raise UsageError("--json and -o - would both write to stdout; write the model to a file")
+    if val_split is not None and folds is not None:
+        raise UsageError("give either --val-split or --folds, not both")
+    if val_split is not None and not 0 <= val_split < 1:
+        raise UsageError(f"--val-split must be in [0, 1), got {val_split}")
+    run = TrainRun(store=store, output=output, model=model,
+                   val_split=None if folds is not None or val_split == 0 else (0.2 if val_split is None else val_split),
+                   folds=folds, group_by=group_by, test_split=test_split, seed=seed, device=device, plot=plot,
+                   quiet=quiet, verbose=verbose, argv=sys.argv[1:])
+
+    classic_opts = {name: value for name, value in dict(
+        k=k, metric=metric, weights=weights, kernel=kernel, C=c, gamma=gamma, hidden=hidden, alpha=alpha,
+        max_iter=max_iter).items() if value is not None}
+
+    if model in CLASSIC_KINDS:
+        from audiokit.training import classic as trainer
+
+        options = classic_opts
+    else:
+        if classic_opts:
+            flags = ", ".join("--" + n.replace("_", "-") for n in classic_opts)
+            raise UsageError(f"{flags}: only for the classic kinds ({', '.join(CLASSIC_KINDS)}), not {model}")
+        import importlib
+
+        try:
+            trainer = importlib.import_module("audiokit.training.deep")
+        except ModuleNotFoundError as exc:
+            if exc.name not in ("audiokit.training.deep", "torch", "torchvision"):
+                raise
+            raise UsageError(f"--model {model}: the deep trainer is not available in this installation "
+                             f"({exc.name} missing); choose one of {', '.join(CLASSIC_KINDS)}") from None
+        options = {}  # the deep block's flags go here
+        assert model in DEEP_KINDS
+
+    report = trainer.train(run, options)
+
+    if json_out:
+        write_json(report)
+        return
+    lines = report.get("summary", [])
+    if output == "-":  # stdout carries the model: the summary goes to the log
+        for line in lines:
+            log.info(line)
+    else:
+        sys.stdout.write("".join(f"{line}\n" for line in lines))
+        sys.stdout.flush()
