@@ -1,13 +1,16 @@
 """Decode, fold to mono, resample, normalise: the only module that reads audio.
 
-Everything that turns a path into samples goes through :func:`load`, and
-everything that turns command-line inputs into a list of audio paths goes
-through :func:`collect_paths`, so validation and error messages are the same in
-every command.
+Everything that turns a path into samples goes through :func:`load` (or an open
+:class:`AudioFile` for several reads of one file), and everything that turns
+command-line inputs into a list of audio paths goes through :func:`collect_paths`,
+so validation and error messages are the same in every command.
 """
 
 from __future__ import annotations
 
+import errno
+import logging
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -22,6 +25,11 @@ from audiokit.errors import AudioError, UsageError
 AUDIO_EXTENSIONS = frozenset(
     {".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".snd", ".w64", ".caf"}
 )
+#: Frames decoded per block when folding many channels to mono, so a long multichannel
+#: file never needs its full (frames, channels) array in memory at once.
+BLOCK_FRAMES = 1 << 18
+
+_log = logging.getLogger("audiokit")
 
 
 @dataclass(frozen=True)
@@ -40,19 +48,42 @@ class AudioInfo:
         return self.frames / self.sr if self.sr else 0.0
 
 
-def _reason(exc: BaseException) -> str:
-    """A one-line, user-facing reason for a decoder exception."""
-    if isinstance(exc, FileNotFoundError):
-        return "no such file"
-    if isinstance(exc, IsADirectoryError):
-        return "is a directory"
-    if isinstance(exc, PermissionError):
-        return "permission denied"
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    # libsndfile prefixes its messages with the path in angle brackets; keep the reason only.
-    if text.startswith("Error opening") and ": " in text:
-        text = text.split(": ", 1)[1]
-    return f"not readable as audio ({text})"
+def _reason(path: str, exc: BaseException) -> str:
+    """A one-line, user-facing reason why ``path`` could not be opened or decoded.
+
+    libsndfile reports most failures as "System error." or "Format not recognised.";
+    when it does, the file system is asked what is really wrong (missing, a directory,
+    a symlink loop, no permission, empty), so the user reads the actual cause.
+    """
+    try:
+        st = os.stat(path)
+    except OSError as err:
+        if err.errno == errno.ENOENT:
+            return "no such file" if not os.path.islink(path) else "broken symbolic link"
+        if err.errno == errno.ELOOP:
+            return "unreadable (symbolic link loop)"
+        return f"unreadable ({err.strerror or err})"
+    import stat
+
+    if stat.S_ISDIR(st.st_mode):
+        return "is a directory, not an audio file"
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file"
+    if st.st_size == 0:
+        return "empty file (0 bytes)"
+    try:
+        with open(path, "rb") as f:
+            f.read(1)
+    except OSError as err:
+        return f"unreadable ({err.strerror or err})"
+    return f"not readable as audio ({_exc_text(exc)})"
+
+
+def _exc_text(exc: BaseException) -> str:
+    """The decoder's own message, without libsndfile's "Error opening 'PATH': " prefix."""
+    text = getattr(exc, "error_string", None) or str(exc)
+    text = text.strip().splitlines()[0].strip() if text and text.strip() else type(exc).__name__
+    return text.rstrip(".") or type(exc).__name__
 
 
 def info(path: str | os.PathLike) -> AudioInfo:
@@ -69,7 +100,7 @@ def info(path: str | os.PathLike) -> AudioInfo:
     try:
         i = sf.info(p)
     except Exception as exc:  # soundfile raises LibsndfileError/RuntimeError/OSError variants
-        raise AudioError(_reason(exc), path=p) from exc
+        raise AudioError(_reason(p, exc), path=p) from exc
     if i.channels < 1:
         raise AudioError("header claims no channels", path=p)
     if i.samplerate < 1:
@@ -78,17 +109,126 @@ def info(path: str | os.PathLike) -> AudioInfo:
 
 
 def resample(y: np.ndarray, *, orig_sr: int, sr: int) -> np.ndarray:
-    """Resample with soxr's high-quality filter.
+    """Resample along the last axis with soxr's high-quality filter.
 
-    This is exactly ``librosa.resample(y, orig_sr=orig_sr, target_sr=sr, res_type="soxr_hq")``;
-    soxr is called directly so that commands which never need librosa (``pitch``)
-    do not pay its import time.
+    The result equals ``librosa.resample(y, orig_sr=orig_sr, target_sr=sr, res_type="soxr_hq")``
+    (same filter, same output length ``ceil(n * sr / orig_sr)``); soxr is called directly so
+    that commands which never need librosa (``pitch``) do not pay its import time.
     """
     if orig_sr == sr:
         return y
     import soxr
 
-    return np.asarray(soxr.resample(y, orig_sr, sr, quality="HQ"), dtype=np.float32)
+    y = np.asarray(y, dtype=np.float32)
+    if y.ndim > 1:
+        return np.stack([resample(c, orig_sr=orig_sr, sr=sr) for c in y])
+    n_out = int(math.ceil(y.shape[-1] * float(sr) / orig_sr))
+    out = np.asarray(soxr.resample(y, orig_sr, sr, quality="HQ"), dtype=np.float32)
+    # soxr may return a sample more or less than librosa's length; librosa.util.fix_length
+    # then pads with zeros at the end or trims, and so do we.
+    if out.shape[-1] > n_out:
+        out = out[:n_out]
+    elif out.shape[-1] < n_out:
+        out = np.pad(out, (0, n_out - out.shape[-1]))
+    return out
+
+
+class AudioFile:
+    """An open audio file: its header, and reads of any range of it.
+
+    Opening costs one header parse; several reads (prediction windows, a centre crop
+    whose position depends on the length) then share it. Use as a context manager.
+
+    Raises
+    ------
+    AudioError
+        If the file cannot be opened as audio (with the real cause: missing, a directory,
+        empty, a symlink loop, no permission, not audio).
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        import soundfile as sf
+
+        self.path = os.fspath(path)
+        try:
+            self._f = sf.SoundFile(self.path)
+        except Exception as exc:
+            raise AudioError(_reason(self.path, exc), path=self.path) from exc
+        f = self._f
+        if f.channels < 1 or f.samplerate < 1:
+            self.close()
+            raise AudioError("header claims no channels or no sample rate", path=self.path)
+        self.info = AudioInfo(self.path, int(f.samplerate), int(f.channels), int(max(f.frames, 0)),
+                              f.format, f.subtype)
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds according to the header."""
+        return self.info.duration
+
+    def read(self, *, sr: int | None = None, mono: bool = True, normalize: bool = False, offset: float = 0.0,
+             duration: float | None = None) -> tuple[np.ndarray, int]:
+        """Decode ``duration`` seconds from ``offset`` (see :func:`load` for the parameters)."""
+        p = self.path
+        native_sr = self.info.sr
+        total = self.info.frames
+        start = int(round(max(offset, 0.0) * native_sr))
+        if total > 0 and start >= total:
+            raise AudioError(f"offset {offset:g} s is at or past the end ({self.info.duration:g} s)", path=p)
+        n = -1 if duration is None else max(int(round(duration * native_sr)), 1)
+        if total > 0:
+            n = total - start if n < 0 else min(n, total - start)
+        f = self._f
+        try:
+            if start > 0:
+                if not f.seekable():
+                    raise AudioError("cannot seek in this file", path=p)
+                f.seek(start)
+            else:
+                f.seek(0) if f.seekable() else None
+            if mono and f.channels > 1 and n > BLOCK_FRAMES:
+                # Fold to mono block by block: peak memory is the mono signal plus one block.
+                parts = [b.mean(axis=1, dtype=np.float32)
+                         for b in f.blocks(blocksize=BLOCK_FRAMES, frames=n, dtype="float32", always_2d=True)]
+                y = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+            else:
+                data = f.read(frames=n, dtype="float32", always_2d=True)
+                if mono:
+                    y = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float32)
+                else:
+                    y = data.T
+        except AudioError:
+            raise
+        except MemoryError:
+            raise AudioError("out of memory while decoding", path=p) from None
+        except Exception as exc:
+            raise AudioError(f"decoding failed ({_exc_text(exc)})", path=p) from exc
+        if y.shape[-1] == 0:
+            raise AudioError("no audio samples (zero-length)", path=p)
+        if not np.isfinite(y).all():
+            raise AudioError("contains NaN or infinite samples", path=p)
+        if sr is not None and sr != native_sr:
+            y = resample(y, orig_sr=native_sr, sr=sr)
+        else:
+            sr = native_sr
+        if normalize:
+            y = peak_normalize(y)
+        return np.ascontiguousarray(y, dtype=np.float32), int(sr)
+
+    def close(self) -> None:
+        f = getattr(self, "_f", None)
+        if f is not None:
+            try:
+                f.close()
+            except Exception:
+                pass
+            self._f = None
+
+    def __enter__(self) -> "AudioFile":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def load(
@@ -105,16 +245,19 @@ def load(
     Parameters
     ----------
     path : str or path-like
-        WAV, FLAC, OGG/Vorbis, MP3 or anything else libsndfile decodes; any bit depth.
+        WAV, FLAC, OGG/Vorbis, MP3 or anything else libsndfile decodes; integer samples
+        of 8 to 32 bits or float are scaled to [-1, 1] floats.
     sr : int or None
-        Target sample rate; ``None`` keeps the file's own rate.
+        Target sample rate; ``None`` keeps the file's own rate. Resampling is
+        ``librosa.resample(..., res_type="soxr_hq")``.
     mono : bool
         Fold any number of channels to one by their mean (the KNN paper's stereo → mono).
     normalize : bool
         Peak-normalise, ``x / max|x|`` (the KNN paper); a silent signal is left as is.
     offset, duration : float
         Seconds to skip, and seconds to read (``None``: to the end). Only that range is
-        decoded, so a clip from a long file costs what the clip costs.
+        decoded, so a clip from a long file costs what the clip costs; several channels
+        are folded block by block, so memory stays at the size of the mono result.
 
     Returns
     -------
@@ -126,7 +269,8 @@ def load(
     Raises
     ------
     AudioError
-        Unreadable, not audio, no samples, or non-finite samples, with the path and the reason.
+        Unreadable, not audio, no samples, offset past the end, or non-finite samples,
+        with the path and the reason.
 
     Examples
     --------
@@ -137,41 +281,8 @@ def load(
     >>> y.shape, sr
     ((1600,), 16000)
     """
-    import soundfile as sf
-
-    p = os.fspath(path)
-    try:
-        with sf.SoundFile(p) as f:
-            native_sr = int(f.samplerate)
-            if f.channels < 1 or native_sr < 1:
-                raise AudioError("header claims no channels or no sample rate", path=p)
-            start = int(round(max(offset, 0.0) * native_sr))
-            stop = f.frames if duration is None else min(f.frames, start + int(round(duration * native_sr)))
-            if f.frames > 0 and start > 0:
-                if not f.seekable():
-                    raise AudioError("cannot seek in this file", path=p)
-                f.seek(min(start, f.frames))
-            n = max(stop - start, 0) if f.frames > 0 else -1
-            data = f.read(frames=n, dtype="float32", always_2d=True)
-    except AudioError:
-        raise
-    except Exception as exc:
-        raise AudioError(_reason(exc), path=p) from exc
-    if data.size == 0:
-        raise AudioError("no audio samples (empty or zero-length)", path=p)
-    if not np.isfinite(data).all():
-        raise AudioError("contains NaN or infinite samples", path=p)
-    y = data.mean(axis=1, dtype=np.float32) if mono else np.ascontiguousarray(data.T)
-    if sr is not None and sr != native_sr:
-        if mono:
-            y = resample(y, orig_sr=native_sr, sr=sr)
-        else:
-            y = np.stack([resample(c, orig_sr=native_sr, sr=sr) for c in y])
-    else:
-        sr = native_sr
-    if normalize:
-        y = peak_normalize(y)
-    return np.ascontiguousarray(y, dtype=np.float32), int(sr)
+    with AudioFile(path) as f:
+        return f.read(sr=sr, mono=mono, normalize=normalize, offset=offset, duration=duration)
 
 
 def peak_normalize(y: np.ndarray) -> np.ndarray:
@@ -183,9 +294,11 @@ def peak_normalize(y: np.ndarray) -> np.ndarray:
 def fix_length(y: np.ndarray, n: int, *, pad_mode: str = "constant", crop: str = "center") -> np.ndarray:
     """Centre- (or start-) crop or pad ``y`` to exactly ``n`` samples.
 
-    Padding is split evenly before and after (so a short clip sits in the middle of
-    the window, as a centre crop puts a long clip's middle there); ``pad_mode`` is
-    ``"constant"`` (zeros) or ``"edge"`` (repeat the first/last sample).
+    With ``crop="center"`` padding is split evenly before and after (the extra sample, if
+    any, goes after), so a short clip sits in the middle of the window as a centre crop
+    puts a long clip's middle there; with ``crop="start"`` the clip keeps its start and
+    padding goes at the end. ``pad_mode`` is ``"constant"`` (zeros) or ``"edge"`` (repeat
+    the first/last sample).
     """
     m = y.shape[-1]
     if m == n:
@@ -207,12 +320,15 @@ def collect_paths(
 ) -> list[str]:
     """Expand command-line inputs into a list of audio file paths.
 
-    * a directory is walked recursively, in sorted order, following symbolic links
-      but never entering a directory twice (so a symlink loop ends);
+    * a directory is walked recursively in sorted order (by name, so the result does not
+      depend on the file system), following symbolic links but never entering a directory
+      twice (so a symlink loop ends); only files with an audio extension are taken, and
+      hidden entries (names starting with ``.``, such as macOS ``._x.wav`` resource files)
+      are left out;
     * ``-`` reads newline-separated paths from stdin (spaces and non-ASCII allowed;
       blank lines ignored); a terminal on stdin is a usage error, not a hang;
-    * anything else is taken as a file path as given (a missing one fails when loaded,
-      with its name).
+    * anything else is taken as a file path as given (a missing or bad one fails when
+      loaded, with its name and the reason).
     """
     out: list[str] = []
     for item in inputs:
@@ -226,10 +342,19 @@ def collect_paths(
 
 
 def read_path_list(stream) -> list[str]:
-    """Newline-separated paths from a text stream; refuses an interactive terminal."""
+    """Newline-separated paths from a text stream; refuses an interactive terminal.
+
+    Bytes that are not valid in the locale's encoding are kept as surrogate escapes (the
+    way Python spells file names), so any path the file system holds can be listed.
+    """
     if hasattr(stream, "isatty") and stream.isatty():
         raise UsageError("'-' reads paths from stdin, but stdin is a terminal; pipe a list of paths in")
-    return [line.rstrip("\r\n") for line in stream if line.strip()]
+    raw = getattr(stream, "buffer", None)
+    if raw is not None:
+        lines = (os.fsdecode(b) for b in raw.read().split(b"\n"))
+    else:
+        lines = iter(stream.read().split("\n"))
+    return [ln.rstrip("\r") for ln in lines if ln.strip()]
 
 
 def _walk(root: str, extensions: frozenset[str]) -> list[str]:
@@ -247,10 +372,17 @@ def _walk(root: str, extensions: frozenset[str]) -> list[str]:
         seen.add(key)
         try:
             entries = sorted(os.scandir(d), key=lambda e: e.name)
-        except OSError:
+        except OSError as exc:
+            _log.warning(f"{d}: cannot list directory ({exc.strerror or exc}); left out")
             return
         for e in entries:
-            if e.is_dir(follow_symlinks=True):
+            if e.name.startswith("."):
+                continue
+            try:
+                is_dir = e.is_dir(follow_symlinks=True)
+            except OSError:  # a symlink loop on a file name: taken as a file, reported when loaded
+                is_dir = False
+            if is_dir:
                 visit(e.path)
             elif Path(e.name).suffix.lower() in extensions:
                 found.append(e.path)

@@ -38,6 +38,8 @@ from audiokit.features import FeatureConfig
 
 FORMAT = "audiokit-store"
 FORMAT_VERSION = 1
+#: Target size of a chunk of small feature vectors (bigger items get one chunk each).
+CHUNK_BYTES = 1 << 16
 #: Refuse stores whose features claim more elements than this (a hostile or broken header).
 MAX_ELEMENTS = 2**34
 
@@ -74,6 +76,17 @@ def _lock(target: str) -> Iterator[None]:
         os.close(fd)
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+#: Oldest HDF5 file-format features a store uses: 1.8's, which allow attributes over 64 KiB
+#: (long skip lists, long command lines in the provenance).
+LIBVER = ("v108", "latest")
+
+
 class AtomicTarget:
     """A temporary path beside ``target`` that becomes ``target`` on :meth:`commit`.
 
@@ -97,7 +110,12 @@ class AtomicTarget:
             if os.path.isdir(target):
                 raise UsageError("output is a directory", path=target)
             fd, self.tmp = tempfile.mkstemp(dir=d, prefix=f".{os.path.basename(target)}.", suffix=".tmp")
-            os.close(fd)
+            try:
+                # mkstemp makes the file private (0600); give the result the permissions any
+                # new file gets (0666 less the umask), as `cp` or `>` would.
+                os.fchmod(fd, 0o666 & ~_umask())
+            finally:
+                os.close(fd)
 
     @property
     def file(self):
@@ -139,8 +157,10 @@ class StoreWriter:
 
     def __init__(self, target: str, config: FeatureConfig, *, append: bool = False,
                  provenance: dict | None = None, stdout=None):
+        if append and target == "-":
+            raise UsageError("cannot append to '-' (stdout); give the store's file name")
         self.config = config
-        self.append = append and target != "-" and os.path.exists(target)
+        self.append = append and os.path.exists(target)
         self.provenance = dict(provenance or {})
         self._labels: list[str | None] = []
         self._paths: list[str] = []
@@ -149,6 +169,7 @@ class StoreWriter:
         self._folds: list[int] = []
         self._durations: list[float] = []
         self.skipped: list[dict] = []
+        self._seen: set[tuple[str, str]] = set()  # (path, path2) of every item, to refuse duplicates
         self._n = 0
         self._ds = None
         self._h5 = None
@@ -160,7 +181,7 @@ class StoreWriter:
                 self._lockcm.__enter__()
                 self._open_for_append(target)
             else:
-                self._h5 = _h5().File(self._target.file, "w")
+                self._h5 = _h5().File(self._target.file, "w", libver=LIBVER)
         except BaseException:
             self._cleanup()
             raise
@@ -179,21 +200,33 @@ class StoreWriter:
             self._old_n = len(old)
             self._old_skipped = old.skipped
             self._has_paths2 = old.paths2 is not None
+            self._seen = set(zip(old.paths, old.paths2 or [""] * len(old)))
         shutil.copyfile(target, self._target.file)
         self._h5 = _h5().File(self._target.file, "a")
         self._ds = self._h5["features"]
         self._n = self._old_n
 
     def _create_features(self, shape: tuple[int, ...], dtype) -> None:
+        # One item per chunk, so reading any item (a training batch) decompresses only that item;
+        # small items (feature vectors) are grouped up to ~64 KiB per chunk instead, since a chunk
+        # per 160-byte vector would cost more in chunk index than in data.
+        item_bytes = max(1, int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize)
+        rows = int(min(1024, max(1, CHUNK_BYTES // item_bytes)))
         self._ds = self._h5.create_dataset(
             "features", shape=(0, *shape), maxshape=(None, *shape), dtype=dtype,
-            chunks=(1, *shape), compression="gzip", compression_opts=1, shuffle=True)
+            chunks=(rows, *shape), compression="gzip", compression_opts=1, shuffle=True)
 
     # -- writing -------------------------------------------------------------------
     def add(self, features: np.ndarray, *, label: str | None, path: str, group: str | None = None,
             fold: int | None = None, duration: float = float("nan"), path2: str | None = None) -> None:
         """Append one item."""
         x = np.asarray(features, dtype=np.float32)
+        key = (_to_text(path), _to_text(path2) if path2 is not None else "")
+        if key in self._seen:
+            raise StoreError("is already in the store (the same input twice: check --append, --merge "
+                             "and overlapping inputs)", path=path)
+        if not np.isfinite(x).all():
+            raise StoreError("features contain NaN or infinite values", path=path)
         if self._ds is None:
             self._create_features(x.shape, np.float32)
         if x.shape != self._ds.shape[1:]:
@@ -201,6 +234,7 @@ class StoreWriter:
         if self._n >= self._ds.shape[0]:
             self._ds.resize(self._n + max(64, self._n // 4), axis=0)
         self._ds[self._n] = x
+        self._seen.add(key)
         self._n += 1
         self._labels.append(label)
         self._paths.append(_to_text(path))
@@ -386,10 +420,19 @@ class Store:
             if index is None:
                 return np.asarray(self.features[()], dtype=np.float32)
             index = np.asarray(index)
-            order = np.argsort(index)
-            out = np.empty((len(index), *self.item_shape), dtype=np.float32)
-            out[order] = self.features[index[order]] if len(index) else out[order]
-            return out
+            if index.dtype == bool:
+                index = np.flatnonzero(index)
+            index = index.astype(np.int64).ravel()
+            n = len(self)
+            if index.size and (index.min() < -n or index.max() >= n):
+                raise IndexError(f"index out of range for {n} items")
+            index = np.where(index < 0, index + n, index)
+            # h5py reads only increasing, distinct indices: read each needed item once, in order,
+            # then put them where they were asked for (any order, repeats allowed).
+            uniq, inverse = np.unique(index, return_inverse=True)
+            if not uniq.size:
+                return np.empty((0, *self.item_shape), dtype=np.float32)
+            return np.asarray(self.features[uniq], dtype=np.float32)[inverse]
         except (OSError, ValueError) as exc:
             raise StoreError(f"cannot read features ({exc})", path=self.name) from exc
 

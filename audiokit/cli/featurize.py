@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import Annotated, List, Optional
 
@@ -33,10 +34,11 @@ def register(app: typer.Typer) -> None:
 
 @guarded
 def featurize(
-    inputs: Annotated[List[str], typer.Argument(help="Audio files, directories (walked recursively, sorted), "
-                                                     "or '-' for newline-separated paths on stdin. "
-                                                     "With --merge: stores to join.", show_default=False)],
     output: Annotated[str, typer.Option("--output", "-o", help="The store to write; '-' writes it to stdout.")],
+    inputs: Annotated[Optional[List[str]], typer.Argument(
+        help="Audio files, directories (walked recursively, sorted; hidden files left out), or '-' for "
+             "newline-separated paths on stdin. With --merge: stores to join. Not needed with --manifest.",
+        show_default=False, metavar="INPUT...")] = None,
     features: Annotated[str, typer.Option("--features", "-f", help="logmel | mfcc | mfcc-stats | f0-range.")] = "logmel",
     sr: Annotated[int, typer.Option("--sr", help="Sample rate the audio is resampled to (Hz).")] = 22050,
     n_fft: Annotated[int, typer.Option("--n-fft", help="FFT window length in samples.")] = 2048,
@@ -86,12 +88,24 @@ def featurize(
     under the target name.
     """
     from audiokit import store as store_mod
-    from audiokit.errors import AudiokitError, UsageError
+    from audiokit.errors import AudiokitError, StoreError, UsageError
 
+    inputs = list(inputs or [])
+    if output == "-" and sys.stdout.isatty():
+        raise UsageError("refusing to write a binary HDF5 store to a terminal; redirect or pipe it "
+                         "(-o - | audiokit info -)")
+    if append and output == "-":
+        raise UsageError("--append needs a store file, not '-'")
     if merge:
+        if append or manifest or shard:
+            raise UsageError("--merge joins stores as they are; it takes no --append, --manifest or --shard")
+        if not inputs:
+            raise UsageError("--merge needs the stores to join, e.g. --merge part*.h5 -o all.h5")
         n = store_mod.merge(inputs, output)
-        log.info(f"featurize: merged {len(inputs)} stores, {n} items → {output}")
+        log.info(f"featurize: merged {len(inputs)} stores, {n} items → {'stdout' if output == '-' else output}")
         return
+    if not inputs and not manifest:
+        raise UsageError("give audio files, directories, '-' (paths on stdin) or --manifest FILE")
 
     from audiokit import audio, labels
     from audiokit.features import SEQUENCE_KINDS, FeatureConfig
@@ -110,21 +124,29 @@ def featurize(
     # -- items: paths with labels and groups -------------------------------------------------
     bad: list[tuple[str, str]] = []
     if manifest:
-        if inputs and inputs != ["-"] and any(inputs):
+        if inputs:
             log.warning("featurize: --manifest given; ignoring INPUTS")
         items = labels.read_manifest(manifest, pairs=pairs, label_map=mapping)
+        all_paths = [it.path for it in items]
+        items = _shard(items, shard_spec)
         if source == "none":
             for it in items:
                 it.label = None
         if group_regex:
-            grx = labels.compile_regex(group_regex, "--group-regex")
-            for it in items:
-                it.group = labels.regex_field(grx, it.path, "group")
+            items, bad = _regex_groups(labels, items, group_regex)
     else:
         paths = audio.collect_paths(inputs)
         if pairs:
             items, bad = labels.find_pairs(paths, source=source, label_map=mapping, label_regex=label_regex)
+            all_paths = []  # pairs have no --duration
+            items = _shard(items, shard_spec)  # pairs stay whole: shard the pairs, not the files
+            bad = _shard(bad, shard_spec)
+            if group_regex:
+                items, more_bad = _regex_groups(labels, items, group_regex)
+                bad += more_bad
         else:
+            all_paths = paths  # --duration auto looks at every input, so all shards agree
+            paths = _shard(paths, shard_spec)
             lrx = labels.compile_regex(label_regex, "--label-regex")
             grx = labels.compile_regex(group_regex, "--group-regex")
             items = []
@@ -136,10 +158,12 @@ def featurize(
                 except AudiokitError as exc:
                     bad.append((p, exc.reason))
     if not items and not bad:
-        raise UsageError("no audio files found in the inputs")
+        if shard_spec is not None:
+            raise AudiokitError(f"shard {shard} is empty (fewer inputs than shards)", path=output)
+        raise AudiokitError("no audio files found (directories are searched for "
+                            + ", ".join(sorted(audio.AUDIO_EXTENSIONS)) + ")", path=" ".join(inputs) or "-")
 
     # -- configuration -------------------------------------------------------------------------
-    all_paths = [it.path for it in items]
     dur: float | None
     if duration is None:
         dur_spec = "auto" if features in SEQUENCE_KINDS else None
@@ -172,10 +196,7 @@ def featurize(
             raise UsageError(f"--f0-method must be one of {', '.join(METHODS)}")
 
     if shard_spec is not None:
-        i, n = shard_spec
-        items = items[i::n]
-        bad = bad[i::n]
-        provenance["shard"] = f"{i}/{n}"
+        provenance["shard"] = f"{shard_spec[0]}/{shard_spec[1]}"
 
     for p, reason in bad:
         if not skip_errors:
@@ -187,19 +208,46 @@ def featurize(
             log.warning(f"skipped {p}: {reason}")
             w.skip(p, reason)
         results = featurize_items(cfg, items, workers=n_workers)
-        for r in progress(results, total=len(items), desc="featurize", quiet=quiet):
-            if r.error is not None:
-                if not skip_errors:
-                    raise AudiokitError(r.error, path=r.error_path)
-                log.warning(f"skipped {r.error_path}: {r.error}")
-                w.skip(r.error_path, r.error)
-                continue
-            it = r.item
-            w.add(r.features, label=it.label, path=it.path, group=it.group, fold=it.fold, duration=r.duration,
-                  path2=it.path2)
+        with contextlib.closing(results):  # an error or Ctrl-C ends the worker pool at once
+            for r in progress(results, total=len(items), desc="featurize", quiet=quiet):
+                if r.error is not None:
+                    if not skip_errors:
+                        raise AudiokitError(r.error, path=r.error_path)
+                    log.warning(f"skipped {r.error_path}: {r.error}")
+                    w.skip(r.error_path, r.error)
+                    continue
+                it = r.item
+                try:
+                    w.add(r.features, label=it.label, path=it.path, group=it.group, fold=it.fold,
+                          duration=r.duration, path2=it.path2)
+                except StoreError as exc:  # e.g. an input already in the store
+                    if not skip_errors:
+                        raise
+                    log.warning(f"skipped {exc.path}: {exc.reason}")
+                    w.skip(exc.path or it.path, exc.reason)
         written = w.added
         skipped = len(w.skipped)
         if written == 0:
             raise AudiokitError(f"none of {total} inputs could be featurized; no store written", path=output)
     target = "stdout" if output == "-" else output
     log.info(f"featurize: done {written} of {total} ({skipped} skipped) → {target} [{cfg.describe()}]")
+
+
+def _shard(seq: list, spec: tuple[int, int] | None) -> list:
+    """Every n-th element starting at i (0-based), for ``--shard i/n``."""
+    return list(seq) if spec is None else list(seq)[spec[0]::spec[1]]
+
+
+def _regex_groups(labels, items: list, pattern: str) -> tuple[list, list[tuple[str, str]]]:
+    """Set each item's group from ``--group-regex``; items whose name does not match are returned as bad."""
+    from audiokit.errors import AudiokitError
+
+    grx = labels.compile_regex(pattern, "--group-regex")
+    good, bad = [], []
+    for it in items:
+        try:
+            it.group = labels.regex_field(grx, it.path, "group")
+            good.append(it)
+        except AudiokitError as exc:
+            bad.append((it.path, exc.reason))
+    return good, bad

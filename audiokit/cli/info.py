@@ -76,6 +76,8 @@ def store_summary(s) -> dict:
         "folds": sorted({int(f) for f in s.folds if f >= 0}) if s.folds is not None else None,
         "skipped": len(s.skipped),
         "features": s.config.to_dict(),
+        "skipped_files": s.skipped,
+        "provenance": s.provenance,
     }
 
 
@@ -103,7 +105,7 @@ def _print(summary: dict) -> None:
     t = Table(show_header=False, box=None, pad_edge=False)
     t.add_column(style="bold")
     t.add_column()
-    skip = {"classes", "features", "params", "training", "metrics", "arrays"}
+    skip = {"classes", "features", "params", "training", "metrics", "arrays", "skipped_files", "provenance"}
     for k, v in summary.items():
         if k in skip or v is None:
             continue
@@ -111,6 +113,10 @@ def _print(summary: dict) -> None:
     from audiokit.features import FeatureConfig
 
     t.add_row("features", FeatureConfig.from_dict(summary["features"]).describe())
+    if summary.get("provenance"):
+        runs = summary["provenance"]
+        t.add_row("history", f"{len(runs)} run(s); last {runs[-1].get('time', '?')}: "
+                             f"{runs[-1].get('added', '?')} items added")
     if summary["type"] == "model":
         t.add_row("params", _compact(summary["params"]))
         if summary["metrics"]:

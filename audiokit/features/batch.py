@@ -6,6 +6,7 @@ store written with ``--workers 8`` is identical to one written with ``--workers 
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import statistics
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from audiokit.errors import AudiokitError
-from audiokit.features import FeatureConfig, extract_file, extract_pair_files
+from audiokit.features import FeatureConfig, _extract_file_info, extract_pair_files
 from audiokit.labels import Item
 
 
@@ -28,16 +29,19 @@ class Result:
     error_path: str | None = None  # the file the error is about (for pairs, the low or the high one)
 
 
-def _one(cfg: FeatureConfig, index: int, item: Item) -> Result:
-    from audiokit import audio
-
+def _one(cfg: FeatureConfig, index: int, item: Item, windows: bool = False) -> Result:
     try:
         if cfg.kind == "f0-range":
             feats = extract_pair_files(cfg, item.path, item.path2)
             duration = float("nan")
+        elif windows:  # predict: the whole file as (W, *item_shape) windows
+            from audiokit.features import extract_windows
+
+            feats = extract_windows(cfg, item.path)
+            duration = float("nan")
         else:
-            duration = audio.info(item.path).duration
-            feats = extract_file(cfg, item.path)
+            feats, info = _extract_file_info(cfg, item.path)  # one open, one header parse per file
+            duration = info.duration
         return Result(index, item, feats, duration, None)
     except AudiokitError as exc:
         return Result(index, item, None, float("nan"), exc.reason, exc.path or item.path)
@@ -56,40 +60,69 @@ def _init_worker(cfg: FeatureConfig) -> None:
     # The parent handles Ctrl-C/SIGTERM and tears the pool down; workers must not print tracebacks.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:  # forked from a parent already limited to one BLAS thread; make sure of it
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=1, user_api="blas")
+    except ImportError:
+        pass
 
 
-def _work(job: tuple[int, Item]) -> Result:
+def _work(job: tuple[int, Item, bool]) -> Result:
     return _one(_CFG, *job)
 
 
 def featurize_items(cfg: FeatureConfig, items: Sequence[Item], *, workers: int = 1,
-                    chunksize: int = 4) -> Iterator[Result]:
+                    chunksize: int = 4, windows: bool = False) -> Iterator[Result]:
     """Yield a :class:`Result` per item, in item order, computed by ``workers`` processes.
 
     Failures are results with ``error`` set, never exceptions, so the caller decides
-    whether to stop (the default) or to skip (``--skip-errors``).
+    whether to stop (the default) or to skip (``--skip-errors``). ``windows=True`` (predict)
+    gives each file's :func:`~audiokit.features.extract_windows` stack ``(W, *item_shape)``.
     """
-    jobs = list(enumerate(items))
-    if workers <= 1 or len(jobs) <= 1:
-        for i, it in jobs:
-            yield _one(cfg, i, it)
-        return
-    import multiprocessing as mp
+    jobs = [(i, it, windows) for i, it in enumerate(items)]
+    with _one_blas_thread():
+        if workers <= 1 or len(jobs) <= 1:
+            for job in jobs:
+                yield _one(cfg, *job)
+            return
+        import multiprocessing as mp
 
-    _warm_up(cfg)
-    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
-    pool = ctx.Pool(min(workers, len(jobs)), initializer=_init_worker, initargs=(cfg,))
+        _warm_up(cfg)
+        ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+        pool = ctx.Pool(min(workers, len(jobs)), initializer=_init_worker, initargs=(cfg,))
+        try:
+            yield from pool.imap(_work, jobs, chunksize=max(1, min(chunksize, len(jobs) // (4 * workers) or 1)))
+            pool.close()
+        finally:
+            pool.terminate()
+            pool.join()
+
+
+@contextlib.contextmanager
+def _one_blas_thread():
+    """Run BLAS (numpy's matrix products) on one thread while featurizing.
+
+    The work is already parallel across files; a multi-threaded BLAS in each process only
+    oversubscribes the cores (on the 2-core benchmark machine it made featurizing 2× slower,
+    even with one worker: see docs/benchmarks.md). threadpoolctl comes with scikit-learn, a
+    dependency; without it nothing changes.
+    """
     try:
-        yield from pool.imap(_work, jobs, chunksize=max(1, min(chunksize, len(jobs) // (4 * workers) or 1)))
-        pool.close()
-    finally:
-        pool.terminate()
-        pool.join()
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def _warm_up(cfg: FeatureConfig) -> None:
     """Import librosa and run its numba-compiled code once in the parent before forking,
     so each worker inherits them instead of paying seconds of lazy imports and JIT itself."""
+    import soundfile  # noqa: F401  (cffi start-up, paid once instead of once per worker)
+    import soxr  # noqa: F401
+
     if cfg.kind == "f0-range":
         return
     from audiokit.features import extract
