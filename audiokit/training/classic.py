@@ -126,18 +126,12 @@ def train(run: TrainRun, options: dict) -> dict:
                     + ", ".join(store_classes[c] for c in lost))
 
     # -- KNN k sweep ------------------------------------------------------------------------------------
-    if kind == "knn":
-        n_min_class = int(np.bincount(yr).min())
-        if sweep:
-            table, params["k"], sweep_info = _sweep_k(ks, Xr, yr, gr, params, run, class_names, name, fit)
-            report["k_sweep"] = {**sweep_info, "table": table, "chosen_k": params["k"]}
-            summary += _k_table_lines(table, params["k"], sweep_info)
-            if run.plot:
-                _plot_k(run.plot, table, params["k"], sweep_info)
-                report["plot"] = run.plot
-        if params["k"] > n_min_class:
-            log.warning(f"train: k={params['k']} is more than the {n_min_class} items of the smallest class; "
-                        "its items can be outvoted by their neighbours")
+    if kind == "knn" and sweep:
+        table, params["k"], sweep_info = _sweep_k(ks, Xr, yr, gr, params, run, class_names, name, fit)
+        report["k_sweep"] = {**sweep_info, "table": table, "chosen_k": params["k"]}
+        summary += _k_table_lines(table, params["k"], sweep_info)
+        if run.plot:
+            report["plot"] = run.plot
 
     # -- validation -------------------------------------------------------------------------------------
     if run.folds:
@@ -178,6 +172,12 @@ def train(run: TrainRun, options: dict) -> dict:
         model = fit(Xr, yr, params)
         summary.append(f"no validation (--val-split 0): trained on all {len(yr)} items")
 
+    if kind == "knn":
+        n_min_class = int(np.bincount(yr).min())
+        if params["k"] > n_min_class:
+            log.warning(f"train: k={params['k']} is more than the {n_min_class} items of the smallest class; "
+                        "its items can be outvoted by their neighbours")
+
     # -- test set ---------------------------------------------------------------------------------------
     if test is not None:
         yt = y[test]
@@ -199,6 +199,8 @@ def train(run: TrainRun, options: dict) -> dict:
     from audiokit.modelfile import save_model
 
     save_model(run.output, model.to_modelfile())
+    if "plot" in report:  # after the model, so a failed run leaves no plot of it
+        _plot_k(run.plot, report["k_sweep"]["table"], params["k"], report["k_sweep"])
     report_file = rep.write_report(run.output, report)
     report["report"] = report_file
     where = "stdout" if run.output == "-" else run.output
