@@ -1,0 +1,131 @@
+"""``audiokit predict``: classify audio files (or a store's items) with a trained model."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Annotated, List, Optional
+
+import typer
+
+from audiokit.cli._common import (Device, Quiet, SkipErrors, Verbose, Workers, default_workers, guarded, log,
+                                  progress)
+
+EPILOG = """\
+Examples:
+
+  audiokit predict model.h5 clips/ > predictions.csv          # directories: recursive, sorted
+  audiokit predict model.h5 a.wav b.flac --top-k 3 --format table
+  find clips -name '*.ogg' | audiokit predict model.h5 - --format jsonl
+  audiokit predict model.h5 store.h5 -o predictions.csv       # the items of a feature store
+  audiokit predict model.h5 big/ --workers 8 --skip-errors -o out.csv
+
+Audio is featurized with the model's own feature settings, so no feature flags are needed.
+CSV columns: path,label,confidence[,label_2,confidence_2,...],error (see
+docs/model-format.md); a file that cannot be read gets a row with its error and a message
+on stderr, the others are still predicted. Long files for fixed-duration models are cut
+into windows whose log-probabilities are averaged. Progress goes to stderr.
+
+Exit status: 0 done; 1 some input could not be used (0 with --skip-errors, which leaves
+its row out), or the model/store cannot be used; 2 bad flags.
+"""
+
+
+def register(app: typer.Typer) -> None:
+    app.command("predict", epilog=EPILOG, no_args_is_help=True)(predict)
+
+
+@guarded
+def predict(
+    model: Annotated[str, typer.Argument(help="Model file.", show_default=False)],
+    inputs: Annotated[List[str], typer.Argument(
+        help="Audio files, directories (recursive, sorted), '-' for newline-separated paths (or a store) "
+             "on stdin, or one feature store.", show_default=False)],
+    output: Annotated[Optional[str], typer.Option(
+        "--output", "-o", help="Write to this file (atomically) instead of stdout.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="csv | jsonl | table.")] = "csv",
+    top_k: Annotated[int, typer.Option("--top-k", min=1, help="Report the k most probable classes.")] = 1,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1,
+                                            help="Items (windows) per model call.")] = 256,
+    workers: Workers = None,
+    device: Device = "auto",
+    skip_errors: SkipErrors = False,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+) -> None:
+    """Predict the class of audio files, or of every item of a feature store."""
+    from audiokit import models
+    from audiokit.errors import UsageError
+    from audiokit.predict import Writer, predict_files, predict_store, read_stdin_input, sniff_hdf5
+    from audiokit.store import AtomicTarget, open_store
+
+    if fmt not in ("csv", "jsonl", "table"):
+        raise UsageError(f"--format must be csv, jsonl or table, got {fmt!r}")
+    if model == "-":
+        raise UsageError("MODEL must be a file (stdin is for the inputs)")
+    clf = models.load(model, device=device)
+
+    # -- inputs: a store, or audio paths ------------------------------------------------------------
+    store = None
+    paths: list[str] = []
+    if inputs == ["-"]:
+        what, value = read_stdin_input()
+        if what == "store":
+            store = open_store("-", stdin=value)
+        else:
+            paths = value
+    elif len(inputs) == 1 and sniff_hdf5(inputs[0]):
+        store = open_store(inputs[0])
+    else:
+        from audiokit.audio import collect_paths
+
+        stores = [p for p in inputs if p != "-" and sniff_hdf5(p)]
+        if stores:
+            raise UsageError("give one store alone, not mixed with audio inputs", path=stores[0])
+        paths = collect_paths(inputs)
+    if store is None and not paths:
+        raise UsageError("no audio files found in the inputs")
+
+    if store is not None:
+        rows = predict_store(clf, store, batch_size=batch_size)
+        total, unit = len(store), "items"
+    else:
+        rows = predict_files(clf, paths, workers=workers or default_workers(), batch_size=batch_size)
+        total, unit = len(paths), "files"
+
+    # -- output ---------------------------------------------------------------------------------------
+    target = None if output in (None, "-") else AtomicTarget(output)
+    errors = 0
+    t0 = time.perf_counter()
+    try:
+        stream = sys.stdout if target is None else open(target.file, "w", encoding="utf-8", newline="")
+        try:
+            writer = Writer(stream, fmt, clf.class_names, top_k=top_k, with_truth=store is not None)
+            for row in progress(rows, total=total, desc="predict", unit=unit, quiet=quiet):
+                if row.error is not None:
+                    errors += 1
+                    if skip_errors:
+                        log.warning(f"skipped {row.path}: {row.error}")
+                        continue
+                    log.error(f"error: {row.path}: {row.error}")
+                writer.write(row)
+            writer.close()
+        finally:
+            if target is not None:
+                stream.close()
+        if target is not None:
+            target.commit()
+    except BaseException:
+        if target is not None:
+            target.abort()
+        raise
+    finally:
+        if store is not None:
+            store.close()
+    dt = time.perf_counter() - t0
+    done = total - errors
+    log.info(f"predict: {done} of {total} {unit} in {dt:.1f} s ({done / dt if dt > 0 else 0:.0f} {unit}/s)"
+             + (f", {errors} could not be used" if errors else "")
+             + ("" if target is None else f" → {output}"))
+    if errors and not skip_errors:
+        raise typer.Exit(1)

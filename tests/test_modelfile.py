@@ -1,0 +1,152 @@
+"""The model file for classic kinds: exact round trips, and files that must be refused (issue 4)."""
+
+from __future__ import annotations
+
+import os
+import pickle
+
+import h5py
+import numpy as np
+import pytest
+
+from audiokit import models
+from audiokit.modelfile import FORMAT_VERSION, load_model, save_model
+from audiokit.models import classic
+from audiokit.store import open_store
+from test_train_classic import mfcc_store
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory, instruments_dir):
+    from conftest import Cli
+
+    return mfcc_store(tmp_path_factory, instruments_dir, Cli())
+
+
+@pytest.fixture(scope="module")
+def data(store):
+    with open_store(store) as s:
+        return s.X, s.labels.copy(), list(s.class_names), s.config
+
+
+@pytest.mark.parametrize("kind,params", [("knn", {"k": 5}), ("knn", {"k": 3, "metric": "cosine",
+                                                                    "weights": "distance"}),
+                                         ("svm", {"C": 3.0}), ("svm", {"kernel": "linear"}),
+                                         ("mlp", {"hidden": [24, 12], "max_iter": 300}), ("logreg", {})])
+def test_round_trip_is_exact(tmp_path, data, kind, params):
+    X, y, names, cfg = data
+    train = np.arange(len(y)) % 4 != 0  # fit on 3/4, compare on the unseen quarter as well as on all
+    m = classic.fit(kind, X[train], y[train], class_names=names, feature_config=cfg, params=params, seed=3)
+    path = tmp_path / "m.h5"
+    save_model(str(path), m.to_modelfile())
+    back = models.load(str(path))
+    assert back.kind == kind and back.class_names == names and back.feature_config == cfg
+    p1, p2 = m.predict_proba(X), back.predict_proba(X)
+    assert p1.shape == (len(X), 4)
+    assert np.array_equal(p1, p2)  # bit for bit
+    assert m.predict(X) == back.predict(X)
+    # scikit-learn's own predict (libsvm's decision path for SVC) agrees after the rebuild too
+    Xs = m.scaler.transform(X.astype(np.float64))
+    assert np.array_equal(m.estimator.predict(Xs), back.estimator.predict(back.scaler.transform(X.astype(np.float64))))
+    assert np.allclose(p1.sum(axis=1), 1)
+    # only plain numeric arrays inside
+    with h5py.File(path) as h5:
+        def check(name, obj):
+            if isinstance(obj, h5py.Dataset):
+                assert obj.dtype.kind in "biuf", name
+        h5.visititems(check)
+
+
+def test_knn_kneighbors_for_pitch(data):
+    X, y, names, cfg = data
+    m = classic.fit("knn", X, y, class_names=names, feature_config=cfg, params={"k": 4})
+    back = classic.from_modelfile(m.to_modelfile())
+    d, who = back.kneighbors(X[:5])
+    assert d.shape == (5, 4) and who.shape == (5, 4)
+    assert (np.diff(d, axis=1) >= 0).all() and np.allclose(d[:, 0], 0)  # each item is its own nearest
+    assert [w[0] for w in who] == [names[c] for c in y[:5]]
+    with pytest.raises(Exception, match="knn"):
+        classic.fit("logreg", X, y, class_names=names, feature_config=cfg).kneighbors(X[:1])
+
+
+def _a_model(tmp_path, data) -> str:
+    X, y, names, cfg = data
+    path = str(tmp_path / "good.h5")
+    save_model(path, classic.fit("logreg", X, y, class_names=names, feature_config=cfg).to_modelfile())
+    return path
+
+
+def test_pickle_bomb_is_refused_without_running(cli, tmp_path, store):
+    marker = tmp_path / "pwned"
+
+    class Bomb:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    bomb = tmp_path / "model.h5"
+    bomb.write_bytes(pickle.dumps(Bomb()))
+    for cmd in (("eval", bomb, store), ("predict", bomb, store), ("info", bomb)):
+        res = cli(*cmd, expect=1)
+        assert "not HDF5" in res.stderr or "not a readable" in res.stderr, res.stderr
+    # a real HDF5 model file smuggling a pickle as opaque bytes is refused too
+    evil = tmp_path / "evil.h5"
+    with h5py.File(evil, "w") as h5:
+        h5.attrs.update(format="audiokit-model", format_version=1, kind="knn", class_names='["a","b"]',
+                        feature_config='{"kind": "mfcc-stats"}')
+        h5.create_dataset("arrays/fit_X", data=np.void(pickle.dumps(Bomb())))
+    res = cli("eval", evil, store, expect=1)
+    assert "non-numeric" in res.stderr
+    assert not marker.exists()
+
+
+def test_refused_files(cli, tmp_path, data, store):
+    good = _a_model(tmp_path, data)
+    raw = open(good, "rb").read()
+    cases = {}
+    (tmp_path / "trunc.h5").write_bytes(raw[: len(raw) // 2])
+    cases["trunc.h5"] = "not HDF5, or truncated"
+    (tmp_path / "text.h5").write_text("hello\n")
+    cases["text.h5"] = "not HDF5"
+    newer = tmp_path / "newer.h5"
+    newer.write_bytes(raw)
+    with h5py.File(newer, "a") as h5:
+        h5.attrs["format_version"] = FORMAT_VERSION + 1
+    cases["newer.h5"] = "newer than this audiokit reads"
+    kind = tmp_path / "kind.h5"
+    kind.write_bytes(raw)
+    with h5py.File(kind, "a") as h5:
+        h5.attrs["kind"] = "forest"
+    cases["kind.h5"] = "unknown model kind 'forest'"
+    missing = tmp_path / "missing.h5"
+    missing.write_bytes(raw)
+    with h5py.File(missing, "a") as h5:
+        del h5["arrays/coef"]
+    cases["missing.h5"] = "broken logreg model"
+    cases[os.path.basename(store)] = "feature store, not a model"
+    for name, text in cases.items():
+        path = tmp_path / name if name != os.path.basename(store) else store
+        res = cli("eval", path, store, expect=1)
+        line = res.stderr.strip()
+        assert line.count("\n") == 0 and text in line and "Traceback" not in line, (name, res.stderr)
+
+
+def test_store_of_other_features_is_refused(cli, tmp_path, instruments_dir, data):
+    good = _a_model(tmp_path, data)
+    other = tmp_path / "other.h5"
+    cli("featurize", instruments_dir / "flute", "-f", "mfcc-stats", "--n-mfcc", "13", "-o", other, "-q")
+    res = cli("eval", good, other, expect=1)
+    assert "does not match the model's features" in res.stderr and "n_mfcc (model 20, store 13)" in res.stderr
+    res = cli("predict", good, other, expect=1)
+    assert "does not match" in res.stderr
+
+
+def test_model_records_provenance(cli, tmp_path, store):
+    out = tmp_path / "m.h5"
+    cli("train", store, "-o", out, "--model", "knn", "--k", "3", "--seed", "4", "-q")
+    mf = load_model(str(out))
+    assert mf.kind == "knn" and mf.params["k"] == 3 and mf.params["metric"] == "euclidean"
+    assert mf.training["seed"] == 4 and mf.training["store"] == store
+    assert "validation" in mf.metrics and mf.audiokit_version
+    assert mf.arrays["fit_X"].shape[1] == 40 and set(mf.arrays) >= {"scaler/mean", "scaler/scale", "fit_y"}
+    info = cli("info", out, "--json")
+    assert '"knn"' in info.stdout
