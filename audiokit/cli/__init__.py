@@ -64,5 +64,39 @@ _register()
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app(prog_name="audiokit")
+    """Console-script entry point.
+
+    A reader that went away downstream (``audiokit … | head -1``) ends the command quietly with
+    exit 0, wherever the write failed: inside a command (:func:`guarded`), in click's own output
+    (``--help``, ``--version``: click exits 1 and wraps stdout), in a rich Console (rich points
+    stdout at /dev/null and exits 1), or in the final flush of buffered output at exit (which
+    Python would report as "Exception ignored … BrokenPipeError", exit 120).
+    """
+    import os
+    import sys
+
+    stdout_was_devnull = _is_devnull(1)
+    try:
+        app(prog_name="audiokit")
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    if type(sys.stdout).__name__ == "PacifyFlushWrapper" or (not stdout_was_devnull and _is_devnull(1)):
+        code = 0  # the failed write was to a closed pipe on stdout, nothing else
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    sys.exit(code)
+
+
+def _is_devnull(fd: int) -> bool:
+    import os
+
+    try:
+        a, b = os.fstat(fd), os.stat(os.devnull)
+    except OSError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)

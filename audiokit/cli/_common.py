@@ -21,6 +21,36 @@ from audiokit.errors import AudiokitError
 log = logging.getLogger("audiokit")
 T = TypeVar("T")
 
+# -- shell completion of option values (typer's ``autocompletion=``; called only at <Tab>) --------
+# Each returns the choices from the module that defines them, so completion cannot drift.
+
+
+def complete_model_kinds() -> list[str]:
+    """``--model`` of train: every kind in the model registry."""
+    from audiokit.models import KINDS
+
+    return list(KINDS)
+
+
+def complete_feature_kinds() -> list[str]:
+    """``--features`` of featurize."""
+    from audiokit.features import KINDS
+
+    return list(KINDS)
+
+
+def complete_pitch_methods() -> list[str]:
+    """``--method`` of pitch and ``--f0-method`` of featurize."""
+    from audiokit.pitch import METHODS
+
+    return list(METHODS)
+
+
+def complete_device() -> list[str]:
+    """``--device``: the spellings it takes (cuda:N for the N-th visible GPU)."""
+    return ["auto", "cpu", "cuda", "cuda:0"]
+
+
 # -- option spellings shared by every command (one place, so they cannot drift) ----------------
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors on stderr.")]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="More detail on stderr; tracebacks on errors.")]
@@ -30,7 +60,8 @@ Workers = Annotated[
     typer.Option("--workers", "-j", min=1, help="Parallel worker processes (default: number of CPU cores)."),
 ]
 Device = Annotated[
-    str, typer.Option("--device", help="auto | cpu | cuda | cuda:N (auto picks a GPU when one is present).")
+    str, typer.Option("--device", help="auto | cpu | cuda | cuda:N (auto picks a GPU when one is present).",
+                      autocompletion=complete_device)
 ]
 Seed = Annotated[int, typer.Option("--seed", help="Random seed; the same seed repeats a run on the same device.")]
 SkipErrors = Annotated[
