@@ -25,6 +25,18 @@ Examples:
   audiokit train logmel.h5 -o cnn.h5 --model specresnet --folds 5
   audiokit featurize data/ -f mfcc-stats -o - | audiokit train - -o model.h5 --json
 
+Deep models (PyTorch; on logmel stores; a GPU when present; see docs/deep-training.md):
+
+  audiokit train logmel.h5 -o spec.h5 --model specresnet --plot curves.png
+  audiokit train logmel.h5 -o r18.h5 --model resnet18 --pretrained imagenet --stem repeat \\
+      --input-size 256/224 --flip 0.5 --rotate 10          # the ResNet paper's recipe
+  audiokit train logmel.h5 -o r18.h5 --model resnet18 --resume r18.ckpt   # after Ctrl-C / a crash
+  torchrun --nproc_per_node 4 -m audiokit train logmel.h5 -o r50.h5 --model resnet50
+
+A deep run writes, beside the model, its checkpoint (model.ckpt, after every epoch) and
+its per-epoch history (model.history.csv); one line per epoch goes to stderr. Ctrl-C or
+SIGTERM stops after the current step with a valid checkpoint and no model file.
+
 The report of the run (settings, validation or per-fold scores with mean ± std, the k
 sweep) is written as JSON beside the model: model.h5 → model.report.json. A summary goes
 to stdout (to stderr when the model itself goes to stdout with -o -); --json prints the
@@ -83,7 +95,61 @@ def train(
     alpha: Annotated[Optional[float], typer.Option("--alpha", help="mlp: L2 penalty (default 1e-4).")] = None,
     max_iter: Annotated[Optional[int], typer.Option(
         "--max-iter", help="mlp, logreg: iteration limit (default 500 / 2000).")] = None,
-    # -- deep kinds: their flags are added here by the deep trainer's block ---------------------------
+    # -- deep kinds (resnet18/34/50, specresnet); None = the kind's default (audiokit.training.deep) -------
+    optimizer: Annotated[Optional[str], typer.Option(
+        "--optimizer", help="deep: adamw | adam | sgd (default adam for specresnet, adamw for the ResNets).")] = None,
+    lr: Annotated[Optional[float], typer.Option("--lr", help="deep: learning rate (default 1e-3).")] = None,
+    weight_decay: Annotated[Optional[float], typer.Option(
+        "--weight-decay", help="deep: weight decay (default 0 for adam, 1e-2 for adamw).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(
+        "--batch-size", help="deep: global batch size, split over torchrun processes (default 64 specresnet, "
+                             "32 ResNets).")] = None,
+    epochs: Annotated[Optional[int], typer.Option(
+        "--epochs", help="deep: maximum epochs (default 50 specresnet, 10 ResNets).")] = None,
+    scheduler: Annotated[Optional[str], typer.Option(
+        "--scheduler", help="deep: plateau (x0.2 after 2 epochs without a lower validation loss; default) | "
+                            "cosine | onecycle | none.")] = None,
+    patience: Annotated[Optional[int], typer.Option(
+        "--patience", help="deep: early stopping after this many epochs without a lower validation loss, "
+                           "keeping the best epoch (default 5; 0 = off).")] = None,
+    label_smoothing: Annotated[Optional[float], typer.Option(
+        "--label-smoothing", help="deep: cross-entropy label smoothing (default 0).")] = None,
+    class_weights: Annotated[Optional[str], typer.Option(
+        "--class-weights", help="deep: loss weights: none (default) | balanced | one number per class.")] = None,
+    specaugment: Annotated[Optional[bool], typer.Option(
+        "--specaugment/--no-specaugment", help="deep: SpecAugment time and frequency masking.")] = None,
+    mixup: Annotated[Optional[float], typer.Option(
+        "--mixup", help="deep: mixup with lambda ~ Beta(ALPHA, ALPHA), e.g. 0.2 (default 0 = off).")] = None,
+    time_shift: Annotated[Optional[float], typer.Option(
+        "--time-shift", help="deep: random circular time shift by up to this fraction of the frames.")] = None,
+    flip: Annotated[Optional[float], typer.Option(
+        "--flip", help="deep: probability of a horizontal (time) flip (the ResNet paper: 0.5).")] = None,
+    rotate: Annotated[Optional[float], typer.Option(
+        "--rotate", help="deep: random rotation within +-DEGREES (the ResNet paper: 10).")] = None,
+    pretrained: Annotated[Optional[str], typer.Option(
+        "--pretrained", help="ResNets: imagenet (torchvision weights, downloaded once; default) | none | PATH "
+                             "of a torchvision-layout state dict.")] = None,
+    stem: Annotated[Optional[str], typer.Option(
+        "--stem", help="ResNets: one channel into the RGB stem: sum (pretrained kernels summed; default) | "
+                       "repeat (channel repeated, ImageNet mean/std).")] = None,
+    input_size: Annotated[Optional[str], typer.Option(
+        "--input-size", help="deep: resize items: none (default) | N | HxW | N/M (resize to N, centre-crop M, "
+                             "e.g. 256/224).")] = None,
+    amp: Annotated[Optional[bool], typer.Option(
+        "--amp/--no-amp", help="deep: mixed precision on CUDA, bf16 where supported else fp16 (default on).")] = None,
+    compile_model: Annotated[Optional[bool], typer.Option(
+        "--compile/--no-compile", help="deep: torch.compile the model (default off).")] = None,
+    resume: Annotated[Optional[str], typer.Option(
+        "--resume", help="deep: continue the run saved in this checkpoint, with its settings.")] = None,
+    checkpoint: Annotated[Optional[str], typer.Option(
+        "--checkpoint", help="deep: checkpoint written every epoch (default: beside the model, model.ckpt; "
+                             "'none' = off).")] = None,
+    history: Annotated[Optional[str], typer.Option(
+        "--history", help="deep: per-epoch CSV (default: beside the model, model.history.csv; 'none' = off).")] = None,
+    loader_workers: Annotated[Optional[int], typer.Option(
+        "--loader-workers", min=0, help="deep: DataLoader workers when the store does not fit in GPU memory "
+                                        "(default min(4, cores/2)).")] = None,
+    # -- end of the deep kinds' flags ----------------------------------------------------------------------------
     json_out: Json = False,
     quiet: Quiet = False,
     verbose: Verbose = False,
@@ -116,9 +182,19 @@ def train(
         k=k, metric=metric, weights=weights, kernel=kernel, C=c, gamma=gamma, hidden=hidden, alpha=alpha,
         max_iter=max_iter).items() if value is not None}
 
+    deep_opts = {name: value for name, value in dict(
+        optimizer=optimizer, lr=lr, weight_decay=weight_decay, batch_size=batch_size, epochs=epochs,
+        scheduler=scheduler, patience=patience, label_smoothing=label_smoothing, class_weights=class_weights,
+        specaugment=specaugment, mixup=mixup, time_shift=time_shift, flip=flip, rotate=rotate,
+        pretrained=pretrained, stem=stem, input_size=input_size, amp=amp, compile=compile_model, resume=resume,
+        checkpoint=checkpoint, history=history, workers=loader_workers).items() if value is not None}
+
     if model in CLASSIC_KINDS:
         from audiokit.training import classic as trainer
 
+        if deep_opts:
+            flags = ", ".join("--" + {"workers": "loader-workers"}.get(n, n).replace("_", "-") for n in deep_opts)
+            raise UsageError(f"{flags}: only for the deep kinds ({', '.join(DEEP_KINDS)}), not {model}")
         options = classic_opts
     else:
         if classic_opts:
@@ -133,10 +209,12 @@ def train(
                 raise
             raise UsageError(f"--model {model}: the deep trainer is not available in this installation "
                              f"({exc.name} missing); choose one of {', '.join(CLASSIC_KINDS)}") from None
-        options = {}  # the deep block's flags go here
+        options = deep_opts
         assert model in DEEP_KINDS
 
     report = trainer.train(run, options)
+    if report.get("rank", 0):  # torchrun: only rank 0 prints
+        return
 
     if json_out:
         write_json(report)

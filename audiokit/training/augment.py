@@ -1,0 +1,127 @@
+"""Train-time augmentation of batches of spectrograms, on whatever device the batch is on.
+
+Every transform works on a whole batch ``(B, n_mels, frames)`` with per-item random
+parameters drawn from one ``torch.Generator`` on the batch's device, so on a GPU nothing
+leaves the GPU and nothing waits for the host. The engine reseeds that generator for
+every step from ``(seed, epoch, step, rank)``, which makes runs repeatable and a resumed
+run identical to an uninterrupted one.
+
+Transforms, in the order applied:
+
+``time_shift``  roll each item by up to ± this fraction of its frames (circular)
+``flip``        reverse time with probability ``flip`` (the ResNet paper's horizontal flip)
+``rotate``      rotate by a uniform angle in ± ``rotate`` degrees (the ResNet paper's ±10°),
+                uncovered corners filled with the training mean
+``specaugment`` SpecAugment masking (Park et al. 2019): ``freq_masks`` bands of up to
+                ``freq_width`` mel bins and ``time_masks`` spans of up to ``time_width``
+                frames set to the training mean
+``mixup``       mix pairs of items and their one-hot targets, λ ~ Beta(α, α) (Zhang et al. 2018)
+
+Why hand-written: torchvision's v2 transforms draw one set of random parameters per call
+(one angle, one flip decision for the whole batch) and torchaudio is not a dependency;
+per-item parameters for a batch on the GPU are a few tensor operations each.
+
+Examples
+--------
+>>> import torch
+>>> aug = Augment(time_shift=0.1, flip=0.5, rotate=10, specaugment=True)
+>>> g = torch.Generator().manual_seed(0)
+>>> aug(torch.zeros(4, 32, 40), g, fill=0.0).shape
+torch.Size([4, 32, 40])
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class Augment:
+    """Augmentation settings (all off by default)."""
+
+    time_shift: float = 0.0
+    flip: float = 0.0
+    rotate: float = 0.0
+    specaugment: bool = False
+    freq_masks: int = 2
+    freq_width: int = 8
+    time_masks: int = 2
+    time_width: int = 10
+    mixup: float = 0.0
+
+    @property
+    def active(self) -> bool:
+        return bool(self.time_shift or self.flip or self.rotate or self.specaugment)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def describe(self) -> str:
+        parts = []
+        if self.time_shift:
+            parts.append(f"time-shift ±{100 * self.time_shift:g} %")
+        if self.flip:
+            parts.append(f"flip p={self.flip:g}")
+        if self.rotate:
+            parts.append(f"rotate ±{self.rotate:g}°")
+        if self.specaugment:
+            parts.append(f"specaugment {self.freq_masks}×F≤{self.freq_width} {self.time_masks}×T≤{self.time_width}")
+        if self.mixup:
+            parts.append(f"mixup α={self.mixup:g}")
+        return ", ".join(parts) or "none"
+
+    # -- the transforms ------------------------------------------------------------------------------
+    def __call__(self, x: torch.Tensor, gen: torch.Generator, *, fill: float | torch.Tensor) -> torch.Tensor:
+        """The augmented batch (a new tensor; ``x`` is not modified). ``fill``: the value of
+        uncovered or masked cells (the training mean)."""
+        if not self.active:
+            return x
+        B, H, W = x.shape
+        dev = x.device
+
+        def rand(*shape):
+            return torch.rand(*shape, generator=gen, device=dev)
+
+        if self.time_shift:
+            max_shift = max(1, int(round(self.time_shift * W)))
+            shift = torch.floor(rand(B) * (2 * max_shift + 1)).long() - max_shift
+            cols = (torch.arange(W, device=dev)[None, :] - shift[:, None]) % W
+            x = torch.gather(x, 2, cols[:, None, :].expand(B, H, W))
+        if self.flip:
+            x = torch.where((rand(B) < self.flip)[:, None, None], x.flip(-1), x)
+        if self.rotate:
+            a = (rand(B) * 2 - 1) * math.radians(self.rotate)
+            cos, sin = torch.cos(a), torch.sin(a)
+            # Rotation in pixel space, written in affine_grid's normalised coordinates (x over W, y over H).
+            theta = torch.stack([torch.stack([cos, -sin * H / W, torch.zeros_like(a)], 1),
+                                 torch.stack([sin * W / H, cos, torch.zeros_like(a)], 1)], 1)
+            grid = F.affine_grid(theta.to(x.dtype), [B, 1, H, W], align_corners=False)
+            x = F.grid_sample((x - fill)[:, None], grid, mode="bilinear", padding_mode="zeros",
+                              align_corners=False)[:, 0] + fill
+        if self.specaugment:
+            masked = torch.zeros(B, H, W, dtype=torch.bool, device=dev)
+            masked = masked | _band_masks(B, H, self.freq_masks, self.freq_width, rand)[:, :, None]
+            masked = masked | _band_masks(B, W, self.time_masks, self.time_width, rand)[:, None, :]
+            x = torch.where(masked, torch.as_tensor(fill, dtype=x.dtype, device=dev), x)
+        return x
+
+    def mix(self, x: torch.Tensor, y: torch.Tensor, n_classes: int, gen: torch.Generator, lam: float):
+        """Mixup: ``(x mixed, soft targets)``; ``lam`` is drawn by the caller on the host (no sync)."""
+        perm = torch.randperm(x.shape[0], generator=gen, device=x.device)
+        onehot = F.one_hot(y, n_classes).to(torch.float32)
+        return lam * x + (1 - lam) * x[perm], lam * onehot + (1 - lam) * onehot[perm]
+
+
+def _band_masks(B: int, size: int, count: int, width: int, rand) -> torch.Tensor:
+    """``(B, size)`` bool: ``count`` random spans of 0..``width`` cells per item."""
+    width = min(width, size)
+    if count <= 0 or width <= 0:
+        return torch.zeros(B, size, dtype=torch.bool, device=rand(1).device)
+    w = torch.floor(rand(B, count) * (width + 1))
+    start = torch.floor(rand(B, count) * (size - w + 1))
+    pos = torch.arange(size, device=w.device, dtype=w.dtype)[None, None, :]
+    return ((pos >= start[..., None]) & (pos < (start + w)[..., None])).any(dim=1)
