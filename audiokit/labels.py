@@ -8,8 +8,8 @@ Sources
 ``dir``       the name of the file's parent directory (``data/violin/x.wav`` → ``violin``)
 ``regex``     the first capture group (or the group named ``label``) of a regex searched in the
               file name, optionally mapped through ``--label-map`` (RAVDESS: ``01=neutral,…``)
-``manifest``  a CSV file ``path,label[,group][,fold]`` (header optional; relative paths are
-              relative to the manifest's directory)
+``manifest``  a CSV file ``path,label[,group][,fold]`` (a header row of column names is optional
+              and may order the columns; relative paths are relative to the manifest's directory)
 ``none``      unlabelled
 """
 
@@ -42,7 +42,7 @@ def compile_regex(pattern: str | None, flag: str) -> re.Pattern | None:
     try:
         rx = re.compile(pattern)
     except re.error as exc:
-        raise UsageError(f"{flag}: invalid regular expression {pattern!r} ({exc})") from exc
+        raise UsageError(f"{flag}: invalid regular expression '{pattern}' ({exc})") from exc
     if rx.groups < 1:
         raise UsageError(f"{flag}: the regular expression needs a capture group, e.g. '^(\\d+)_'")
     return rx
@@ -53,10 +53,10 @@ def regex_field(rx: re.Pattern, path: str, name: str) -> str:
     base = os.path.basename(path)
     m = rx.search(base)
     if m is None:
-        raise AudiokitError(f"file name does not match the {name} regex {rx.pattern!r}", path=path)
+        raise AudiokitError(f"file name does not match the {name} regex '{rx.pattern}'", path=path)
     value = m.group(name) if name in rx.groupindex else m.group(1)
     if value is None or value == "":
-        raise AudiokitError(f"the {name} regex {rx.pattern!r} captured nothing", path=path)
+        raise AudiokitError(f"the {name} regex '{rx.pattern}' captured nothing", path=path)
     return value
 
 
@@ -125,8 +125,8 @@ def read_manifest(manifest: str, *, pairs: bool = False, label_map: dict[str, st
     """Read a CSV manifest.
 
     Single files: ``path,label[,group][,fold]``. Pairs (``f0-range``): ``low,high,label[,group]``.
-    A first row whose first cell is ``path`` or ``low`` is a header and names the columns; an empty
-    label cell means unlabelled. Relative paths are taken relative to the manifest's directory.
+    A first row made only of column names (``path``/``file``, ``low``, ``high``, ``label``, ``group``,
+    ``fold``) is a header and says the columns' order; an empty label cell means unlabelled. Relative paths are taken relative to the manifest's directory.
     """
     if manifest == "-":
         raise UsageError("--manifest cannot be '-'; give a file")
@@ -138,7 +138,10 @@ def read_manifest(manifest: str, *, pairs: bool = False, label_map: dict[str, st
     except UnicodeDecodeError as exc:
         raise AudiokitError("manifest is not UTF-8 text", path=manifest) from exc
     cols = ["low", "high", "label", "group"] if pairs else ["path", "label", "group", "fold"]
-    has_header = bool(rows) and rows[0][0].strip().lower() in ("path", "low", "file")
+    # A header is a first row made only of column names (in any order): path (or file), low, high,
+    # label, group, fold. A data row never is: its first cell is a file name.
+    known = {"path", "file", "low", "high", "label", "group", "fold"}
+    has_header = bool(rows) and all(c.strip().lower() in known for c in rows[0] if c.strip())
     if has_header:
         header = [c.strip().lower() for c in rows[0]]
         rows = rows[1:]

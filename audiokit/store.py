@@ -208,10 +208,10 @@ class StoreWriter:
 
     def _create_features(self, shape: tuple[int, ...], dtype) -> None:
         # One item per chunk, so reading any item (a training batch) decompresses only that item;
-        # small items (feature vectors) are grouped up to ~64 KiB per chunk instead, since a chunk
-        # per 160-byte vector would cost more in chunk index than in data.
+        # small items (feature vectors under 4 KiB) are grouped up to ~64 KiB per chunk instead,
+        # since a chunk per 160-byte vector would cost more in chunk index than in data.
         item_bytes = max(1, int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize)
-        rows = int(min(1024, max(1, CHUNK_BYTES // item_bytes)))
+        rows = 1 if item_bytes >= 4096 else int(min(1024, CHUNK_BYTES // item_bytes))
         self._ds = self._h5.create_dataset(
             "features", shape=(0, *shape), maxshape=(None, *shape), dtype=dtype,
             chunks=(rows, *shape), compression="gzip", compression_opts=1, shuffle=True)

@@ -179,7 +179,7 @@ def featurize(
         dur = None
     elif dur_spec == "auto":
         dur = auto_duration(all_paths)  # over all inputs, before sharding, so every shard agrees
-        log.info(f"featurize: --duration auto → {dur:g} s")
+        log.debug(f"featurize: --duration auto → {dur:g} s (the median length; recorded in the store)")
     else:
         try:
             dur = float(dur_spec)
