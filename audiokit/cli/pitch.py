@@ -1,0 +1,208 @@
+"""``audiokit pitch``: f0 and note of one file; f0 range and voice type of a low/high pair."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, List, Optional
+
+import typer
+
+from audiokit.cli._common import Json, Quiet, Verbose, guarded, log, stdout_console, write_json
+
+EPILOG = """\
+Examples:
+
+  audiokit pitch note.wav                          # f0, note name and cents
+  audiokit pitch low.wav high.wav                  # range and voice type (soprano ... bass)
+  audiokit pitch low.wav high.wav --voice male     # only tenor, baritone, bass
+  audiokit pitch low.wav high.wav --json | jq .pair.voice_type
+  audiokit pitch note.wav --frames > track.tsv     # time, f0, confidence per 10 ms hop
+  audiokit pitch low.wav high.wav --method hps     # the KNN paper's Harmonic Product Spectrum
+  audiokit pitch low.wav high.wav --model voices-knn.h5
+      # a KNN from: audiokit featurize singers/ --features f0-range -o v.h5
+      #             audiokit train v.h5 --model knn --k 1..40 -o voices-knn.h5
+
+Record your lowest and your highest comfortable note on the vowel "a", a few seconds
+each. Without --model the voice type comes from the embedded reference model: the 8
+nearest of 150 reference singers spread around published ranges (docs/pitch.md).
+
+Exit status: 0 done (a single silent or noisy file prints "unvoiced" and still exits 0);
+1 a file is missing, unreadable, empty, shorter than one analysis frame, or (with two
+files) unvoiced, or the model is not an f0-range model; 2 bad flags or more than two files.
+"""
+
+
+def register(app: typer.Typer) -> None:
+    app.command("pitch", epilog=EPILOG, no_args_is_help=True)(pitch)
+
+
+@guarded
+def pitch(
+    files: Annotated[List[str], typer.Argument(
+        help="One audio file, or two: your lowest and your highest note (either order). "
+             "'-' reads one file's audio from stdin.", show_default=False)],
+    method: Annotated[Optional[str], typer.Option(
+        "--method", "-m", help="f0 estimator: yin (default; most accurate in bench/pitch.py) | hps "
+                               "(the KNN paper's Harmonic Product Spectrum). With --model: the model's.",
+        show_default=False)] = None,
+    fmin: Annotated[Optional[float], typer.Option(
+        "--fmin", help="Lowest f0 searched, Hz [default: 50; with --model: the model's].", show_default=False)] = None,
+    fmax: Annotated[Optional[float], typer.Option(
+        "--fmax", help="Highest f0 searched, Hz [default: 2000; with --model: the model's].",
+        show_default=False)] = None,
+    harmonics: Annotated[Optional[int], typer.Option(
+        "--harmonics", min=1, help="hps: spectra multiplied [default: 5].", show_default=False)] = None,
+    frames: Annotated[bool, typer.Option(
+        "--frames", help="Print a tab-separated track: time, f0 (nan when unvoiced), confidence, note "
+                         "(a leading file column for two files). With --json: frames inside each file.")] = False,
+    voice: Annotated[Optional[str], typer.Option(
+        "--voice", help="female | male: choose among soprano/mezzo-soprano/alto or tenor/baritone/bass only.",
+        show_default=False)] = None,
+    model: Annotated[Optional[str], typer.Option(
+        "--model", help="A KNN (or other classic model) trained by 'audiokit train' on an f0-range store, "
+                        "instead of the embedded reference model.", show_default=False)] = None,
+    flats: Annotated[bool, typer.Option("--flats", help="Spell notes with flats (Db5) instead of sharps (C#5).")] = False,
+    json_out: Json = False,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+) -> None:
+    """Estimate the fundamental frequency (f0) of one recording, or the range and voice type
+    of two (your lowest and highest note).
+
+    One file: its f0 in Hz from the voiced part (silence and noise are "unvoiced"), the
+    nearest note (A4 = 440 Hz) and the deviation in cents. Two files: the low and high f0
+    and notes, the range in semitones, and the voice type (soprano, mezzo-soprano, alto,
+    tenor, baritone, bass) with the votes and distances of its k nearest neighbours. Files
+    given high first are swapped, with a warning. Stereo is folded to mono by channel mean.
+    """
+    from audiokit.errors import UsageError
+
+    if len(files) > 2:
+        raise UsageError(f"pitch takes one file, or two (lowest and highest note); got {len(files)}")
+    if files.count("-") > 1:
+        raise UsageError("only one of the files can be '-' (stdin)")
+    if voice is not None and voice not in ("female", "male"):
+        raise UsageError(f"--voice must be female or male (got {voice!r})")
+    if (voice or model) and len(files) != 2:
+        raise UsageError("--voice and --model classify a pair: give two files (lowest and highest note)")
+
+    from audiokit.pitch import DEFAULT_METHOD, METHODS
+    from audiokit.pitch import report
+
+    clf = None
+    if model is not None:
+        clf, settings = _load_voice_model(model, method=method, fmin=fmin, fmax=fmax, harmonics=harmonics)
+        method, fmin, fmax, harmonics = settings
+    method = method or DEFAULT_METHOD
+    fmin = 50.0 if fmin is None else fmin
+    fmax = 2000.0 if fmax is None else fmax
+    harmonics = 5 if harmonics is None else harmonics
+    if method not in METHODS:
+        raise UsageError(f"--method must be one of {', '.join(METHODS)} (got {method!r})")
+    report.check_band_args(fmin, fmax)
+
+    from audiokit.errors import AudiokitError
+
+    analyses = []
+    with _stdin_as_file(files) as paths:
+        for p, name in zip(paths, files):
+            try:
+                a = report.analyze_file(p, method=method, fmin=fmin, fmax=fmax, harmonics=harmonics, frames=frames)
+            except AudiokitError as exc:
+                if exc.path == p:
+                    exc.path = name  # '-', not the temporary file stdin went to
+                raise
+            a.path = name
+            analyses.append(a)
+    pair = None
+    roles = ["single"]
+    if len(analyses) == 2:
+        low, high, swapped = report.order_pair(*analyses)
+        if swapped:
+            log.warning(f"pitch: warning: the first file, {files[0]} ({high.f0:.1f} Hz), is higher than the second, "
+                        f"{files[1]} ({low.f0:.1f} Hz); swapped them (low = {files[1]})")
+        roles = ["high", "low"] if swapped else ["low", "high"]
+        vr = _classify(low.f0, high.f0, voice=voice, clf=clf, model_path=model)
+        pair = report.pair_dict(low, high, vr, swapped=swapped, voice_filter=voice or "any", flats=flats)
+
+    if frames and not json_out:
+        sys.stdout.write(report.frames_tsv(analyses, flats=flats))
+        sys.stdout.flush()
+        return
+    doc = report.document([report.file_dict(a, role=r, flats=flats, frames=frames) for a, r in zip(analyses, roles)],
+                          pair, method=method, fmin=fmin, fmax=fmax, harmonics=harmonics)
+    if json_out:
+        write_json(doc)
+    else:
+        report.render(doc, stdout_console())
+    for a in analyses:
+        if a.f0 is None:
+            log.info(f"pitch: {a.path}: no pitch found (unvoiced: silent, noise, or outside "
+                     f"{fmin:g}-{fmax:g} Hz)")
+
+
+def _load_voice_model(path: str, *, method, fmin, fmax, harmonics):
+    """A classifier trained on f0-range features, and the f0 settings its features used.
+
+    Flags that contradict the model's feature configuration are refused: the model's
+    neighbours were measured that way, and f0s measured differently are not comparable.
+    """
+    from audiokit import models
+    from audiokit.errors import ModelFileError, UsageError
+
+    clf = models.load(path, device="cpu")
+    cfg = clf.feature_config
+    if cfg.kind != "f0-range":
+        raise ModelFileError(f"a {clf.kind} model on {cfg.kind} features; pitch --model needs a model trained on "
+                             "an f0-range store (featurize --features f0-range, then train --model knn)", path=path)
+    given = {"--method": (method, cfg.f0_method), "--fmin": (fmin, cfg.f0_fmin), "--fmax": (fmax, cfg.f0_fmax),
+             "--harmonics": (harmonics, cfg.harmonics)}
+    for flag, (mine, theirs) in given.items():
+        if mine is not None and mine != theirs:
+            raise UsageError(f"{flag} {mine} differs from the model's f0 setting ({theirs}); "
+                             f"leave {flag} out to use the model's", path=path)
+    return clf, (cfg.f0_method, float(cfg.f0_fmin), float(cfg.f0_fmax), int(cfg.harmonics))
+
+
+def _classify(f0_low: float, f0_high: float, *, voice, clf, model_path):
+    from audiokit.pitch.voice import classify_trained, classify_voice
+
+    if clf is None:
+        return classify_voice(f0_low, f0_high, voice=voice)
+    import numpy as np
+
+    # The store's f0-range item is (f0 of the low file, f0 of the high file), in Hz.
+    return classify_trained(clf, np.array([f0_low, f0_high], dtype=np.float32), voice=voice, name=model_path)
+
+
+class _stdin_as_file:
+    """Context manager: the paths to read, with '-' replaced by a temporary file of stdin's bytes."""
+
+    def __init__(self, files: list[str]):
+        self.files = files
+        self.tmp: str | None = None
+
+    def __enter__(self) -> list[str]:
+        if "-" not in self.files:
+            return list(self.files)
+        import os
+        import tempfile
+
+        from audiokit.errors import UsageError
+
+        if sys.stdin.isatty():
+            raise UsageError("'-' reads audio from stdin, but stdin is a terminal; pipe a file in")
+        data = sys.stdin.buffer.read()
+        fd, self.tmp = tempfile.mkstemp(prefix="audiokit-pitch-", suffix=".audio")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        return [self.tmp if p == "-" else p for p in self.files]
+
+    def __exit__(self, *exc) -> None:
+        if self.tmp:
+            import os
+
+            try:
+                os.unlink(self.tmp)
+            except OSError:
+                pass
