@@ -114,6 +114,7 @@ def parse_epilog(epilog: str | None) -> dict:
     out = {"examples": [], "notes": [], "exit_status": ""}
     if not epilog:
         return out
+    epilog = "\n".join(ln for ln in epilog.split("\n") if ln.strip() != "\b")  # click's no-rewrap marks
     paras = re.split(r"\n\s*\n", inspect.cleandoc(epilog).strip("\n"))
     for para in paras:
         if para.strip() == "Examples:":

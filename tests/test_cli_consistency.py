@@ -49,6 +49,10 @@ def test_help_stands_alone_with_examples_and_exit_status(cli, name):
         assert "Examples:" in out and "Exit status:" in out, f"{name} {flag} lacks Examples/Exit status"
     cmd, _ = COMMANDS[name]
     ep = parse_epilog(cmd.epilog)
+    help_lines = {ln.strip() for ln in out.splitlines()}
+    for block in ep["examples"]:  # printed as written, not rewrapped into running text
+        for line in block.splitlines():
+            assert line.strip() in help_lines, f"audiokit {name} --help mangles the example {line.strip()!r}"
     runs = [ln for block in ep["examples"] for ln in block.splitlines() if f"audiokit {name}" in ln]
     assert runs, f"audiokit {name}: no example runs the command itself"
     status = ep["exit_status"]

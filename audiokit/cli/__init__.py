@@ -58,6 +58,20 @@ def _register() -> None:
                 raise
             continue
         mod.register(app)
+    for info in app.registered_commands:
+        info.epilog = _verbatim_blocks(info.epilog)
+
+
+def _verbatim_blocks(epilog: str | None) -> str | None:
+    """Keep the indented blocks of an epilog (the examples) as written in ``--help``.
+
+    click rewraps every epilog paragraph into running text unless the paragraph opens with a
+    line holding only ``\\b``; each command writes its examples as an indented block, so mark those.
+    """
+    if not epilog:
+        return epilog
+    paras = epilog.split("\n\n")
+    return "\n\n".join("\b\n" + p if p.startswith(" ") else p for p in paras)
 
 
 _register()
