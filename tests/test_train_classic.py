@@ -109,18 +109,18 @@ def test_k_sweep_picks_the_k_sklearn_cross_validation_picks(cli, tmp_path):
     X = rng.normal(size=(n, 2)) + 4.0 * y_true[:, None]
     y = np.where(rng.random(n) < 0.25, 1 - y_true, y_true)
     path = synth_store(tmp_path / "noisy.h5", X, [f"c{v}" for v in y])
-    res = cli("train", path, "-o", tmp_path / "k.h5", "--k", "1..25", "--folds", "5", "--seed", "2",
+    res = cli("train", path, "-o", tmp_path / "k.h5", "--k", "1..15", "--folds", "4", "--seed", "2",
               "--plot", tmp_path / "k.png", "--json")
     report = json.loads(res.stdout)
     table = report["k_sweep"]["table"]
     chosen = report["k_sweep"]["chosen_k"]
     from threadpoolctl import threadpool_limits
 
-    folds = splits.cv_splits(y, None, folds=5, seed=2)
+    folds = splits.cv_splits(y, None, folds=4, seed=2)
     with threadpool_limits(limits=1, user_api="openmp"):
         expected = [cross_val_score(make_pipeline(StandardScaler(), KNeighborsClassifier(k, algorithm="brute")),
                                     X.astype(np.float32).astype(np.float64), y, cv=folds).mean()
-                    for k in range(1, 26)]
+                    for k in range(1, 16)]
     assert [r["accuracy"] for r in table] == pytest.approx(expected, abs=1e-12)
     best = max(expected)
     assert chosen == 1 + next(i for i, a in enumerate(expected) if a >= best - 1e-12)
