@@ -21,7 +21,7 @@ import io
 import json
 import sys
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -235,11 +235,3 @@ def read_stdin_input(stdin=None) -> tuple[str, object]:
         return "store", io.BytesIO(raw)
     text = raw.decode("utf-8", "surrogateescape")
     return "paths", read_path_list(io.StringIO(text))
-
-
-def iter_with_errors(rows: Iterable[Row], on_error) -> Iterator[Row]:
-    """Pass rows through, calling ``on_error(row)`` for each error row."""
-    for r in rows:
-        if r.error is not None:
-            on_error(r)
-        yield r

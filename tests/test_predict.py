@@ -10,7 +10,6 @@ import shutil
 import numpy as np
 import pytest
 
-from audiokit.store import open_store
 from conftest import run
 from test_train_classic import GROUP_RX, mfcc_store, synth_store
 
@@ -74,12 +73,15 @@ def test_files_and_store_agree(cli, instruments_dir, model, store):
     assert all(r["true_label"] for r in from_store)  # a store adds its stored labels
 
 
-def test_stdin_list_jsonl_and_table(cli, instruments_dir, model):
+def test_stdin_list_jsonl_and_table(cli, instruments_dir, model, store):
     files = sorted(str(p) for p in (instruments_dir / "bowed").iterdir())[:3]
     res = cli("predict", model, "-", "--format", "jsonl", "--top-k", "3", input="\n".join(files) + "\n")
     lines = [json.loads(x) for x in res.stdout.splitlines()]
     assert [x["path"] for x in lines] == files
     assert all(len(x["top_k"]) == 3 and x["top_k"][0]["label"] == x["label"] and x["windows"] == 1 for x in lines)
+    with open(store, "rb") as f:  # '-' may also carry a whole store
+        rows = _rows(cli("predict", model, "-", input=f.read()).stdout)
+    assert len(rows) == 64 and rows[0]["true_label"]
     table = cli("predict", model, *files, "--format", "table").stdout
     assert "confidence" in table and "bowed" in table
     cli("predict", model, files[0], "--format", "xml", expect=2)
