@@ -189,17 +189,84 @@ def make_voices(root: str | os.PathLike, *, singers_per_type: int = 6, seed: int
     return out
 
 
+#: RAVDESS emotion codes (the third field of its file names) used by :func:`make_emotions`.
+EMOTIONS = {"01": "neutral", "03": "happy", "04": "sad", "05": "angry"}
+#: Prosody per emotion: f0 factor over the actor's base, pitch-contour span (semitones),
+#: syllable rate factor, spectral brightness (harmonic roll-off factor) and breath noise.
+_PROSODY = {
+    "neutral": dict(f0=1.0, span=2.0, rate=1.0, bright=1.0, noise=0.01),
+    "happy": dict(f0=1.25, span=6.0, rate=1.2, bright=1.3, noise=0.01),
+    "sad": dict(f0=0.9, span=1.0, rate=0.75, bright=0.7, noise=0.04),
+    "angry": dict(f0=1.15, span=4.0, rate=1.15, bright=1.6, noise=0.02),
+}
+_VOWELS = (((800, 80), (1150, 90), (2900, 120)), ((400, 60), (1700, 90), (2600, 120)),
+           ((300, 50), (2300, 100), (3000, 120)), ((500, 60), (850, 80), (2500, 120)),
+           ((350, 50), (700, 70), (2500, 120)))
+
+
+def make_emotions(root: str | os.PathLike, *, actors: int = 6, statements: int = 2, repetitions: int = 2,
+                  seed: int = 0, sr: int = 22050) -> list[Path]:
+    """Write RAVDESS-named stand-ins, ``root/Actor_AA/03-01-EE-II-SS-RR-AA.wav`` (audio-only,
+    speech, emotion EE of :data:`EMOTIONS`, intensity II, statement SS, repetition RR, actor AA;
+    odd actors male, as in RAVDESS).
+
+    Each file is a short "utterance" of vowel-like syllables from glottal pulses through vowel
+    formants; the emotion is carried only by prosody (pitch level and contour span, syllable
+    rate, spectral brightness, breathiness), the actor by base pitch and vocal-tract scale.
+    A stand-in for plumbing (examples, tests) when the real corpus is not at hand — not a model
+    of emotional speech."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for a in range(1, actors + 1):
+        base = (110.0 if a % 2 else 210.0) * 2 ** (rng.normal(0, 2) / 12)
+        tract = rng.uniform(0.9, 1.1) * (1.0 if a % 2 else 1.15)  # formant scale of this actor
+        for code, emo in EMOTIONS.items():
+            pro = _PROSODY[emo]
+            for intensity in (1, 2):
+                if code == "01" and intensity == 2:
+                    continue  # RAVDESS has no strong neutral
+                k = 1.0 + 0.15 * (intensity - 1)
+                for st in range(1, statements + 1):
+                    syl_rng = np.random.default_rng(seed * 1000 + st)  # a statement's vowels are fixed
+                    vowels = [_VOWELS[i] for i in syl_rng.integers(len(_VOWELS), size=4 + st)]
+                    for rep in range(1, repetitions + 1):
+                        pieces = []
+                        n_syl = len(vowels)
+                        for i, formants in enumerate(vowels):
+                            pos = i / max(1, n_syl - 1)
+                            semis = pro["span"] * k * (np.sin(np.pi * pos) - 0.5 * pos) + rng.normal(0, 0.5)
+                            f0 = base * pro["f0"] * k ** 0.5 * 2 ** (semis / 12)
+                            dur = rng.uniform(0.14, 0.24) / (pro["rate"] * k)
+                            fm = tuple((fc * tract * (1 + 0.05 * (pro["bright"] - 1)), bw * pro["bright"])
+                                       for fc, bw in formants)
+                            y = sung_vowel(f0, dur, sr, rng, vibrato=5.0, formants=fm)
+                            y = y * (1.0 + (pro["bright"] - 1) * 0.5 * k)
+                            y = y + pro["noise"] * k * rng.standard_normal(len(y))
+                            pieces += [y, np.zeros(int(rng.uniform(0.02, 0.08) * sr))]
+                        y = np.concatenate([np.zeros(int(0.1 * sr)), *pieces, np.zeros(int(0.1 * sr))])
+                        y = _finish(y, sr, rng, snr_db=(20, 40), rt60=(0.1, 0.3))
+                        name = f"03-01-{code}-{intensity:02d}-{st:02d}-{rep:02d}-{a:02d}"
+                        out.append(_write(Path(root) / f"Actor_{a:02d}" / name, y, sr, "wav", "PCM_16"))
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m audiokit.demo", description=__doc__.split("\n\n")[0])
     ap.add_argument("dir", help="output directory (created)")
     ap.add_argument("--per-class", type=int, default=24, help="instrument notes per class (default 24)")
     ap.add_argument("--singers", type=int, default=6, help="singers per voice type (default 6)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--actors", type=int, default=0,
+                    help="also write RAVDESS-named emotion stand-ins for this many actors to DIR/emotions "
+                         "(default 0: none)")
     a = ap.parse_args(argv)
     inst = make_instruments(Path(a.dir) / "instruments", n_per_class=a.per_class, seed=a.seed)
     voices = make_voices(Path(a.dir) / "voices", singers_per_type=a.singers, seed=a.seed)
     print(f"wrote {len(inst)} instrument notes to {Path(a.dir) / 'instruments'} and "
           f"{len(voices)} singers' low/high pairs to {Path(a.dir) / 'voices'}")
+    if a.actors:
+        emo = make_emotions(Path(a.dir) / "emotions", actors=a.actors, seed=a.seed)
+        print(f"wrote {len(emo)} RAVDESS-named utterances of {a.actors} actors to {Path(a.dir) / 'emotions'}")
 
 
 if __name__ == "__main__":
