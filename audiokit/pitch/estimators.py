@@ -182,7 +182,7 @@ def _hps_frames(frames: np.ndarray, *, sr: int, fmin: float, fmax: float, harmon
             for _ in range(4):  # re-centre: a vibrato band's two horns pull the window to its middle
                 a = max(k_lo, int(np.floor(c * 2 ** (-1 / 12))))
                 b = min(k_hi, int(np.ceil(c * 2 ** (1 / 12))))
-                w = np.exp(hps[i, a:b + 1] - hps[i, ki])
+                w = np.exp((hps[i, a:b + 1] - hps[i, ki]) / harmonics)
                 c = float(np.exp(np.sum(w * np.log(np.arange(a, b + 1))) / np.sum(w)))
             f0[i] = c * bin_hz
     else:

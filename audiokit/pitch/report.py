@@ -130,9 +130,9 @@ def render(doc: dict, console) -> None:
     pair = doc["pair"]
     if pair:
         t.add_column("")
-    for col, j in (("file", "left"), ("f0 (Hz)", "right"), ("note", "left"), ("cents", "right"),
-                   ("confidence", "right")):
-        t.add_column(col, justify=j)
+    t.add_column("file", overflow="fold")  # a long path wraps; it is never cut
+    for col in ("f0 (Hz)", "note", "cents", "confidence"):
+        t.add_column(col, justify="left" if col == "note" else "right", no_wrap=True)
     rows = doc["files"]
     if pair:  # low first
         rows = sorted(rows, key=lambda d: d["role"] != "low")

@@ -23,7 +23,7 @@ from importlib import resources
 
 import numpy as np
 
-from audiokit.errors import ModelFileError, UsageError
+from audiokit.errors import AudiokitError, ModelFileError, UsageError
 from audiokit.pitch.notes import hz_to_midi, note_to_hz
 
 VOICE_TYPES = ("soprano", "mezzo-soprano", "alto", "tenor", "baritone", "bass")
@@ -193,9 +193,6 @@ def classify_trained(clf, features: np.ndarray, *, voice: str | None = None, nam
         raise UsageError(f"--voice {voice}: the model knows none of {', '.join(_allowed(voice))} "
                          f"(its classes: {', '.join(names)})")
     p = {c: float(proba[names.index(c)]) for c in allowed}
-    total = sum(p.values())
-    if total > 0:
-        p = {c: v / total for c, v in p.items()}
     neighbours: list[dict] = []
     votes: dict[str, int] = {c: 0 for c in allowed}
     if getattr(clf, "kind", None) == "knn":
@@ -204,6 +201,15 @@ def classify_trained(clf, features: np.ndarray, *, voice: str | None = None, nam
             neighbours.append({"voice_type": str(c), "distance": round(float(dd), 4)})
             if str(c) in votes:
                 votes[str(c)] += 1
+    total = sum(p.values())
+    if total <= 0:
+        # A trained model only reports its own k neighbours; restricting them after the fact
+        # cannot invent a vote for the other half, so say so instead of guessing.
+        seen = ", ".join(nb["voice_type"] for nb in neighbours) or "none"
+        raise AudiokitError(f"--voice {voice}: the model gives no {voice} type any probability "
+                            f"(its nearest neighbours: {seen}); leave --voice out or use the embedded model",
+                            path=name or None)
+    p = {c: v / total for c, v in p.items()}
     best = max(allowed, key=lambda c: (p[c], votes.get(c, 0), -allowed.index(c)))
     return VoiceResult(best, len(neighbours), votes, p, neighbours, name or "trained", "standardised features",
                        tuple(allowed))
