@@ -162,10 +162,13 @@ def train(run: TrainRun, options: dict) -> dict:
         model = fit(Xr[tr], yr[tr], params)
         pred = model.predict_proba(Xr[va]).argmax(axis=1)
         val = rep.fold_scores(yr[va], pred, labels=list(range(len(class_names))))
-        val.update(fraction=run.val_split, grouped=gr is not None, train=int(len(tr)))
+        val.update(fraction=run.val_split, share=len(va) / len(yr), grouped=gr is not None, train=int(len(tr)))
+        where = f"{len(va)} items, {100 * val['share']:.0f} %"
+        if gr is not None:
+            val["val_groups"] = int(len(set(gr[va])))
+            where += f", group-aware: {val['val_groups']} of {len(set(gr))} groups"
         report["validation"] = val
-        summary.append(f"validation ({len(va)} items, {100 * run.val_split:g} %"
-                       f"{', group-aware' if gr is not None else ''}): accuracy {100 * val['accuracy']:.1f} %, "
+        summary.append(f"validation ({where}): accuracy {100 * val['accuracy']:.1f} %, "
                        f"macro-F1 {100 * val['macro_f1']:.1f} %  (model trained on the other {len(tr)})")
     else:
         _check_k(params, len(yr), name)
