@@ -98,9 +98,17 @@ def read_state_file(path: str) -> dict:
     return sd
 
 
+def _reference(arch: str) -> dict:
+    """Keys and shapes of ``arch``'s state dict (built on the meta device: no memory, no init)."""
+    import torch
+
+    with torch.device("meta"):
+        return _ctor(arch)(weights=None).state_dict()
+
+
 def check_state(arch: str, sd: Mapping, *, path: str) -> None:
     """Refuse a state dict that is not ``arch`` in torchvision's key layout (the FC is ignored)."""
-    ref = _ctor(arch)(weights=None).state_dict()
+    ref = _reference(arch)
     body = {k for k in ref if not k.startswith("fc.")}
     have = {k for k in sd if not k.startswith("fc.")}
     missing = sorted(body - have)
@@ -124,7 +132,7 @@ def check_state(arch: str, sd: Mapping, *, path: str) -> None:
 
 
 def _fits(arch: str, sd: Mapping) -> bool:
-    ref = _ctor(arch)(weights=None).state_dict()
+    ref = _reference(arch)
     body = [k for k in ref if not k.startswith("fc.")]
     return all(k in sd and tuple(sd[k].shape) == tuple(ref[k].shape) for k in body)
 

@@ -1,0 +1,272 @@
+"""Deep training end to end on real generated audio: learning, the CLI chain, resume, seeds, SIGINT, DDP.
+
+The data: four classes of half-second tones with different timbres (sine, odd harmonics,
+all harmonics, band noise) at random pitches and levels with background noise, from four
+"speakers" each (the groups); featurized as 32 × 32 log-mels. Validation is always
+group-held-out: the validated speaker is never trained on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+torch = pytest.importorskip("torch")
+
+from conftest import AUDIOKIT, run  # noqa: E402
+
+CLASSES = ("sine", "square", "saw", "noise")
+FEATURE_FLAGS = ["--sr", "8000", "--n-fft", "256", "--hop-length", "128", "--n-mels", "32", "--duration", "0.5",
+                 "--group-regex", r"^(spk\d+)_"]
+#: Subprocesses use one OpenMP thread: the suite runs two tests per core.
+ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def make_tones(root: Path, *, per_class: int = 32, speakers: int = 4, sr: int = 8000, duration: float = 0.5,
+               seed: int = 0) -> Path:
+    """``root/CLASS/spkS_NNN.wav``: timbre classes at random f0 (150–600 Hz), levels and noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(sr * duration)) / sr
+    for c in CLASSES:
+        (root / c).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            f0 = float(np.exp(rng.uniform(np.log(150), np.log(600))))
+            if c == "noise":
+                spec = np.fft.rfft(rng.standard_normal(len(t)))
+                f = np.fft.rfftfreq(len(t), 1 / sr)
+                y = np.fft.irfft(spec * np.exp(-0.5 * ((f - 3 * f0) / f0) ** 2), len(t))
+            else:
+                hs = {"sine": [1], "square": range(1, 20, 2), "saw": range(1, 20)}[c]
+                y = sum(np.sin(2 * np.pi * f0 * h * t + rng.uniform(0, 2 * np.pi)) / h for h in hs if f0 * h < sr / 2)
+            y = y / np.abs(y).max() * np.minimum(1, t / 0.02) * np.minimum(1, (duration - t) / 0.02)
+            y = y + 10 ** (-rng.uniform(20, 30) / 20) * rng.standard_normal(len(t))
+            y = y * 10 ** (rng.uniform(-20, -1) / 20) / np.abs(y).max()
+            sf.write(str(root / c / f"spk{i % speakers}_{i:03d}.wav"), y.astype(np.float32), sr)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tones(tmp_path_factory):
+    """(audio directory, its 32×32 logmel store with speaker groups)."""
+    from typer.testing import CliRunner
+
+    from audiokit.cli import app
+
+    root = tmp_path_factory.mktemp("deep")
+    audio = make_tones(root / "tones")
+    store = root / "tones.h5"
+    res = CliRunner().invoke(app, ["featurize", str(audio), *FEATURE_FLAGS, "-o", str(store), "-q"])
+    assert res.exit_code == 0, res.stderr
+    return audio, store
+
+
+def _json(stdout: bytes | str) -> dict:
+    return json.loads(stdout)
+
+
+# -- learning, the CLI chain ---------------------------------------------------------------------------------
+
+def test_specresnet_learns_through_the_whole_cli_chain(tones, tmp_path, cli):
+    audio, store = tones
+    model = tmp_path / "spec.h5"
+    r = run(f"audiokit featurize {audio} {' '.join(FEATURE_FLAGS[:-1])} '{FEATURE_FLAGS[-1]}' -o - -q "
+            f"| audiokit train - -o {model} --model specresnet --epochs 6 --batch-size 8 --plot {tmp_path / 'c.png'} "
+            "--json", shell=True, env=ENV)
+    assert r.returncode == 0, r.stderr.decode()
+    rep = _json(r.stdout)
+    val = rep["validation"]
+    assert val["grouped"] and rep["n_groups"] == 4
+    assert val["accuracy"] >= 0.9, rep["history"]["rows"]  # a held-out speaker, within 6 epochs
+    assert rep["n_parameters"] > 1_000_000 and rep["params"]["widths"] == [64, 96, 128, 256]
+    epoch_lines = [ln for ln in r.stderr.decode().splitlines() if " epoch " in f" {ln}" and "samples/s" in ln]
+    assert len(epoch_lines) == rep["history"]["epochs_run"] and "val acc" in epoch_lines[0]
+    hist = (tmp_path / "spec.history.csv").read_text().splitlines()
+    assert hist[0].startswith("run,epoch,train_loss,val_loss,val_acc,lr,samples_per_s,seconds")
+    assert len(hist) == 1 + rep["history"]["epochs_run"]
+    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "spec.report.json").exists() and (tmp_path / "spec.ckpt").exists()
+
+    assert _json(cli("eval", model, store, "--json").stdout)["accuracy"] >= 0.9
+
+    long = tmp_path / "long_saw.wav"  # 2 s: predicted as windows of the training duration
+    y, sr = sf.read(str(next((audio / "saw").glob("*.wav"))))
+    sf.write(str(long), np.tile(y, 4), sr)
+    r = cli("predict", model, audio / "sine", long, "--format", "jsonl", "--workers", "1")
+    rows = [json.loads(x) for x in r.stdout.splitlines()]
+    assert len(rows) == 33
+    assert sum(row["label"] == "sine" for row in rows[:32]) >= 29
+    assert rows[-1]["path"].endswith("long_saw.wav") and rows[-1]["label"] == "saw"
+
+
+def test_resnet18_from_scratch_learns(tones, tmp_path, cli):
+    _, store = tones
+    out = tmp_path / "r18.h5"
+    res = cli("train", store, "-o", out, "--model", "resnet18", "--pretrained", "none", "--epochs", "5",
+              "--batch-size", "8", "--checkpoint", "none", "--json")
+    rep = _json(res.stdout)
+    assert rep["validation"]["accuracy"] >= 0.9, rep["history"]["rows"]
+    assert rep["params"]["stem"] == "sum" and rep["params"]["pretrained"] == "none"
+    assert not (tmp_path / "r18.ckpt").exists()
+    from audiokit import models
+
+    clf = models.load(str(out), device="cpu")
+    assert clf.kind == "resnet18" and clf.class_names == sorted(CLASSES)
+
+
+# -- the engine: seeds, resume ---------------------------------------------------------------------------------
+
+def _engine_run(store, *, seed=0, stop_after=None, resume=None, ckpt=None):
+    from audiokit.models import deep as dm
+    from audiokit.store import open_store
+    from audiokit.training.augment import Augment
+    from audiokit.training.data import FeatureBank
+    from audiokit.training.engine import EngineConfig, StopFlag, fit, step_seed
+    from audiokit.training.splits import train_val_split
+
+    with open_store(str(store)) as s:
+        X, y, g = s.load_features(), s.labels, s.groups
+    tr, va = train_val_split(y, g, val_fraction=0.25, seed=0)
+    dev = torch.device("cpu")
+    bank = FeatureBank(X, y, device=dev)
+    torch.manual_seed(step_seed(seed, 1000))
+    net = dm.build_network("specresnet", n_classes=4, in_shape=X.shape[1:])
+    net.frontend.set_stats(**bank.stats(tr))
+    cfg = EngineConfig(batch_size=16, epochs=3, seed=seed, patience=0,
+                       augment=Augment(time_shift=0.1, flip=0.5, rotate=10, specaugment=True, mixup=0.2))
+    res = fit(net, bank, tr, va, cfg, n_classes=4, device=dev, checkpoint=ckpt, resume=resume,
+              stop=StopFlag(after_steps=stop_after))
+    return net.state_dict(), res
+
+
+def test_seed_repeats_a_run_and_resume_continues_it_exactly(tones, tmp_path):
+    from audiokit.training.checkpoint import load_checkpoint
+    from audiokit.training.engine import Interrupted
+
+    _, store = tones
+    a, ra = _engine_run(store, seed=0)
+    b, rb = _engine_run(store, seed=0)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [h["val_loss"] for h in ra.history] == [h["val_loss"] for h in rb.history]
+    c, _ = _engine_run(store, seed=1)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+    ckpt = tmp_path / "run.ckpt"
+    with pytest.raises(Interrupted) as e:  # 6 steps per epoch: stop in the middle of epoch 2
+        _engine_run(store, seed=0, stop_after=9, ckpt=str(ckpt))
+    assert (e.value.epoch, e.value.step) == (1, 3)
+    state = load_checkpoint(str(ckpt))
+    assert state["meta"]["engine"]["epoch"] == 1 and state["meta"]["engine"]["step"] == 3
+    d, rd = _engine_run(store, seed=0, resume=state, ckpt=str(ckpt))
+    assert all(torch.equal(a[k], d[k]) for k in a)
+    assert [h["train_loss"] for h in rd.history] == [h["train_loss"] for h in ra.history]
+
+
+# -- interruption ----------------------------------------------------------------------------------------------
+
+def test_sigint_leaves_a_checkpoint_and_no_model_and_resume_equals_an_uninterrupted_run(tones, tmp_path, cli):
+    from audiokit import models
+    from audiokit.training.checkpoint import load_checkpoint
+
+    _, store = tones
+    out = tmp_path / "m.h5"
+    args = ["train", str(store), "-o", str(out), "--model", "specresnet", "--epochs", "2", "--batch-size", "16",
+            "--patience", "0", "--specaugment", "--time-shift", "0.1"]
+    env = {**os.environ, **ENV, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}
+    p = subprocess.Popen(AUDIOKIT + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    err = []
+    deadline = time.time() + 240
+    for line in p.stderr:  # interrupt once the first epoch is done
+        err.append(line)
+        if "epoch 1/2" in line:
+            p.send_signal(signal.SIGINT)
+            break
+        assert time.time() < deadline
+    rest = p.communicate(timeout=240)[1]
+    err_text = "".join(err) + rest
+    assert p.returncode == 130, err_text
+    assert "--resume" in err_text and "interrupted" in err_text
+    assert not out.exists() and not list(tmp_path.glob(".m.h5*"))  # no model, no half-written temp file
+    ckpt = tmp_path / "m.ckpt"
+    meta = load_checkpoint(str(ckpt))["meta"]["engine"]
+    assert (meta["epoch"], meta["step"]) >= (1, 0) and len(meta["history"]) >= 1
+
+    r = cli(*args, "--resume", ckpt)
+    assert "resuming" in r.stderr
+    ref = tmp_path / "ref.h5"
+    cli(*args[:3], ref, *args[4:], "--checkpoint", "none")
+    m1, m2 = models.load(str(out), device="cpu"), models.load(str(ref), device="cpu")
+    s1, s2 = m1.net.state_dict(), m2.net.state_dict()
+    assert all(torch.equal(s1[k], s2[k]) for k in s1)
+
+
+# -- several processes -----------------------------------------------------------------------------------------
+
+def test_ddp_with_gloo_on_two_processes(tones, tmp_path):
+    _, store = tones
+    out = tmp_path / "ddp.h5"
+    env = {**os.environ, **ENV, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "audiokit",
+           "train", str(store), "-o", str(out), "--model", "specresnet", "--epochs", "2", "--batch-size", "16",
+           "--device", "cpu", "--json"]
+    r = subprocess.run(cmd, capture_output=True, env=env, timeout=300)
+    err = r.stderr.decode()
+    assert r.returncode == 0, err
+    rep = _json(r.stdout)  # only rank 0 prints: one JSON document on stdout
+    assert rep["world_size"] == 2 and rep["device"] == "cpu"
+    assert sum("samples/s" in ln for ln in err.splitlines()) == rep["history"]["epochs_run"]
+    from audiokit import models
+
+    clf = models.load(str(out), device="cpu")
+    assert clf.training["world_size"] == 2
+
+
+# -- bad input -------------------------------------------------------------------------------------------------
+
+def test_bad_input_gives_one_clear_line(tones, tmp_path, cli):
+    audio, store = tones
+    mfcc = tmp_path / "mfcc.h5"
+    cli("featurize", audio / "sine", audio / "saw", "--features", "mfcc-stats", "--sr", "8000", "--n-fft", "256",
+        "-o", mfcc, "-q")
+    r = cli("train", mfcc, "-o", tmp_path / "x.h5", "--model", "specresnet", expect=1)
+    assert "logmel" in r.stderr and "mfcc-stats" in r.stderr and "Traceback" not in r.stderr
+    r = cli("train", store, "-o", tmp_path / "x.h5", "--model", "specresnet", "--batch-size", "500", expect=2)
+    assert "--batch-size 500 is more than the" in r.stderr
+    r = cli("train", store, "-o", tmp_path / "x.h5", "--model", "specresnet", "--stem", "sum", expect=2)
+    assert "--stem applies to the ResNets" in r.stderr
+    r = cli("train", store, "-o", tmp_path / "x.h5", "--model", "knn", "--epochs", "3", expect=2)
+    assert "--epochs" in r.stderr and "deep" in r.stderr
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(b"PK\x03\x04 truncated")
+    r = cli("train", store, "-o", tmp_path / "x.h5", "--model", "specresnet", "--resume", bad, expect=1)
+    assert str(bad) in r.stderr and "checkpoint" in r.stderr
+    cli("train", store, "-o", tmp_path / "x.h5", "--model", "specresnet", "--resume", tmp_path / "nope.ckpt",
+        expect=2)
+    wrong = tmp_path / "r34.pth"
+    import torchvision
+
+    with torch.device("meta"):
+        keys = torchvision.models.resnet34(weights=None).state_dict()
+    torch.save({k: torch.zeros(v.shape, dtype=v.dtype) for k, v in keys.items() if k.startswith("layer4")}, wrong)
+    r = cli("train", store, "-o", tmp_path / "x.h5", "--model", "resnet18", "--pretrained", wrong, expect=1)
+    assert "not a resnet18 state dict" in r.stderr and str(wrong) in r.stderr
+    if not torch.cuda.is_available():
+        r = cli("train", store, "-o", tmp_path / "x.h5", "--model", "specresnet", "--device", "cuda", expect=2)
+        assert "no CUDA GPU" in r.stderr
+    assert not (tmp_path / "x.h5").exists()
