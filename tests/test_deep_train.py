@@ -270,3 +270,24 @@ def test_bad_input_gives_one_clear_line(tones, tmp_path, cli):
         r = cli("train", store, "-o", tmp_path / "x.h5", "--model", "specresnet", "--device", "cuda", expect=2)
         assert "no CUDA GPU" in r.stderr
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_streamed_batches_equal_in_memory_ones(tones):
+    """The placement for stores larger than memory (DataLoader workers reading the HDF5 file)
+    yields the same batches and statistics as the in-memory one."""
+    from audiokit.store import open_store
+    from audiokit.training.data import FeatureBank, H5Rows, batch_bounds
+
+    _, store = tones
+    with open_store(str(store)) as s:
+        X, y, shape = s.load_features(), s.labels, s.item_shape
+    rows = np.arange(5, 60)
+    mem = FeatureBank(X[rows], y[rows], device=torch.device("cpu"))
+    disk = FeatureBank(H5Rows(str(store), rows, shape), y[rows], device=torch.device("cpu"), workers=2)
+    assert (mem.placement, disk.placement) == ("device", "stream")
+    order = np.random.default_rng(0).permutation(len(rows))
+    bounds = batch_bounds(len(rows), 8)
+    pairs = list(zip(mem.iterate(order, bounds), disk.iterate(order, bounds)))
+    assert len(pairs) == len(bounds)
+    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in pairs)
+    assert mem.stats(np.arange(30)) == disk.stats(np.arange(30))

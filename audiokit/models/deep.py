@@ -66,7 +66,9 @@ def resolve_device(spec: str = "auto"):
 
     s = (spec or "auto").strip().lower()
     if s == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda", torch.cuda.current_device())
+        return torch.device("cpu")
     if s == "cpu":
         return torch.device("cpu")
     m = re.fullmatch(r"cuda(?::(\d+))?", s)
@@ -76,7 +78,7 @@ def resolve_device(spec: str = "auto"):
         raise UsageError(f"--device {spec}: no CUDA GPU is available here (torch.cuda.is_available() is False; "
                          f"torch {torch.__version__}); use --device cpu or auto")
     n = torch.cuda.device_count()
-    idx = int(m.group(1) or 0)
+    idx = int(m.group(1)) if m.group(1) is not None else torch.cuda.current_device()
     if idx >= n:
         raise UsageError(f"--device {spec}: this machine has {n} CUDA device(s), cuda:0..cuda:{n - 1}")
     return torch.device("cuda", idx)

@@ -106,13 +106,14 @@ class Augment:
             masked = torch.zeros(B, H, W, dtype=torch.bool, device=dev)
             masked = masked | _band_masks(B, H, self.freq_masks, self.freq_width, rand)[:, :, None]
             masked = masked | _band_masks(B, W, self.time_masks, self.time_width, rand)[:, None, :]
-            x = torch.where(masked, torch.as_tensor(fill, dtype=x.dtype, device=dev), x)
+            x = x.masked_fill(masked, float(fill))  # a Python scalar: no host-to-device copy
         return x
 
     def mix(self, x: torch.Tensor, y: torch.Tensor, n_classes: int, gen: torch.Generator, lam: float):
         """Mixup: ``(x mixed, soft targets)``; ``lam`` is drawn by the caller on the host (no sync)."""
         perm = torch.randperm(x.shape[0], generator=gen, device=x.device)
-        onehot = F.one_hot(y, n_classes).to(torch.float32)
+        # scatter_ rather than F.one_hot, which checks the label range on the host (a sync on CUDA)
+        onehot = torch.zeros(x.shape[0], n_classes, device=x.device).scatter_(1, y[:, None], 1.0)
         return lam * x + (1 - lam) * x[perm], lam * onehot + (1 - lam) * onehot[perm]
 
 

@@ -198,8 +198,8 @@ class FeatureBank:
 
     def iterate(self, order, bounds: Sequence[tuple[int, int]]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Yield ``(x, y)`` on the device for each ``(start, end)`` slice of ``order`` (bank rows)."""
-        if not isinstance(order, torch.Tensor) or order.device != self.device:
-            order = self.to_device(order)
+        if not isinstance(order, torch.Tensor) or not _same_device(order.device, self.device):
+            order = self.to_device(order.cpu() if isinstance(order, torch.Tensor) else order)
         if self.placement == "device":
             for s, e in bounds:
                 idx = order[s:e]
@@ -217,6 +217,16 @@ class FeatureBank:
                                              persistent_workers=False)
         for xb, yb in loader:
             yield xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
+
+
+def _same_device(a: torch.device, b: torch.device) -> bool:
+    """``cuda`` and ``cuda:0`` are the same device when 0 is the current one."""
+    if a.type != b.type:
+        return False
+    if a.type != "cuda":
+        return True
+    cur = torch.cuda.current_device()
+    return (a.index if a.index is not None else cur) == (b.index if b.index is not None else cur)
 
 
 def batch_bounds(n: int, batch_size: int, *, drop_below: int = 1) -> list[tuple[int, int]]:
