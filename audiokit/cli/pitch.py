@@ -7,7 +7,8 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from audiokit.cli._common import Json, Quiet, Verbose, guarded, log, stdout_console, write_json
+from audiokit.cli._common import (Json, Quiet, Verbose, complete_pitch_methods, guarded, log, stdout_console,
+                                  write_json)
 
 EPILOG = """\
 Examples:
@@ -22,7 +23,7 @@ Examples:
       # a KNN from: audiokit featurize singers/ --features f0-range -o v.h5
       #             audiokit train v.h5 --model knn --k 1..40 -o voices-knn.h5
 
-Record your lowest and your highest comfortable note on the vowel "a", a few seconds
+Record the lowest and the highest note you can sing on the vowel "a", a few seconds
 each. Without --model the voice type comes from the embedded reference model: the 8
 nearest of 150 reference singers spread around published ranges (docs/pitch.md).
 
@@ -30,6 +31,10 @@ Exit status: 0 done (a single silent or noisy file prints "unvoiced" and still e
 1 a file is missing, unreadable, empty, shorter than one analysis frame, or (with two
 files) unvoiced, or the model is not an f0-range model; 2 bad flags or more than two files.
 """
+
+
+def _complete_voices() -> list[str]:
+    return ["female", "male"]
 
 
 def register(app: typer.Typer) -> None:
@@ -44,7 +49,7 @@ def pitch(
     method: Annotated[Optional[str], typer.Option(
         "--method", "-m", help="f0 estimator: yin (default; most accurate in bench/pitch.py) | hps "
                                "(the KNN paper's Harmonic Product Spectrum). With --model: the model's.",
-        show_default=False)] = None,
+        show_default=False, autocompletion=complete_pitch_methods)] = None,
     fmin: Annotated[Optional[float], typer.Option(
         "--fmin", help="Lowest f0 searched, Hz [default: 50; with --model: the model's].", show_default=False)] = None,
     fmax: Annotated[Optional[float], typer.Option(
@@ -57,7 +62,7 @@ def pitch(
                          "(a leading file column for two files). With --json: frames inside each file.")] = False,
     voice: Annotated[Optional[str], typer.Option(
         "--voice", help="female | male: choose among soprano/mezzo-soprano/alto or tenor/baritone/bass only.",
-        show_default=False)] = None,
+        show_default=False, autocompletion=_complete_voices)] = None,
     model: Annotated[Optional[str], typer.Option(
         "--model", help="A KNN (or other classic model) trained by 'audiokit train' on an f0-range store, "
                         "instead of the embedded reference model.", show_default=False)] = None,
