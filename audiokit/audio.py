@@ -8,11 +8,13 @@ so validation and error messages are the same in every command.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import math
 import os
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -76,7 +78,12 @@ def _reason(path: str, exc: BaseException) -> str:
             f.read(1)
     except OSError as err:
         return f"unreadable ({err.strerror or err})"
-    return f"not readable as audio ({_exc_text(exc)})"
+    text = _exc_text(exc)
+    if "not a regular file" in text:
+        # libsndfile's MP3 probe says "File does not exist or is not a regular file (possibly a
+        # pipe?)" for any unrecognised bytes; the checks above show the file is there and regular.
+        text = "unrecognised or corrupt data"
+    return f"not readable as audio ({text})"
 
 
 def _exc_text(exc: BaseException) -> str:
@@ -98,7 +105,8 @@ def info(path: str | os.PathLike) -> AudioInfo:
 
     p = os.fspath(path)
     try:
-        i = sf.info(p)
+        with _quiet_decoder():
+            i = sf.info(p)
     except Exception as exc:  # soundfile raises LibsndfileError/RuntimeError/OSError variants
         raise AudioError(_reason(p, exc), path=p) from exc
     if i.channels < 1:
@@ -133,6 +141,47 @@ def resample(y: np.ndarray, *, orig_sr: int, sr: int) -> np.ndarray:
     return out
 
 
+_quiet_lock = threading.Lock()
+_quiet_depth = 0
+_quiet_saved: int | None = None
+
+
+@contextlib.contextmanager
+def _quiet_decoder():
+    """Send what the C decoders print straight to file descriptor 2 to /dev/null meanwhile.
+
+    libsndfile's MP3 decoder (mpg123) writes "Note: Illegal Audio-MPEG-Header … Trying to
+    resync…" lines to stderr for damaged or non-MP3 data, which would break the rule of one
+    error line per bad file; the reason still reaches the user through the exception. Nested
+    and concurrent uses share one redirection (a counter under a lock), so stderr is always
+    restored.
+    """
+    global _quiet_depth, _quiet_saved
+    with _quiet_lock:
+        if _quiet_depth == 0:
+            try:
+                sys.stderr.flush()
+            except Exception:
+                pass
+            try:
+                _quiet_saved = os.dup(2)
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, 2)
+                os.close(devnull)
+            except OSError:  # no fd 2 to begin with: nothing to silence
+                _quiet_saved = None
+        _quiet_depth += 1
+    try:
+        yield
+    finally:
+        with _quiet_lock:
+            _quiet_depth -= 1
+            if _quiet_depth == 0 and _quiet_saved is not None:
+                os.dup2(_quiet_saved, 2)
+                os.close(_quiet_saved)
+                _quiet_saved = None
+
+
 class AudioFile:
     """An open audio file: its header, and reads of any range of it.
 
@@ -151,7 +200,8 @@ class AudioFile:
 
         self.path = os.fspath(path)
         try:
-            self._f = sf.SoundFile(self.path)
+            with _quiet_decoder():
+                self._f = sf.SoundFile(self.path)
         except Exception as exc:
             raise AudioError(_reason(self.path, exc), path=self.path) from exc
         f = self._f
@@ -180,23 +230,24 @@ class AudioFile:
             n = total - start if n < 0 else min(n, total - start)
         f = self._f
         try:
-            if start > 0:
-                if not f.seekable():
-                    raise AudioError("cannot seek in this file", path=p)
-                f.seek(start)
-            else:
-                f.seek(0) if f.seekable() else None
-            if mono and f.channels > 1 and n > BLOCK_FRAMES:
-                # Fold to mono block by block: peak memory is the mono signal plus one block.
-                parts = [b.mean(axis=1, dtype=np.float32)
-                         for b in f.blocks(blocksize=BLOCK_FRAMES, frames=n, dtype="float32", always_2d=True)]
-                y = np.concatenate(parts) if parts else np.zeros(0, np.float32)
-            else:
-                data = f.read(frames=n, dtype="float32", always_2d=True)
-                if mono:
-                    y = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float32)
+            with _quiet_decoder():
+                if start > 0:
+                    if not f.seekable():
+                        raise AudioError("cannot seek in this file", path=p)
+                    f.seek(start)
+                elif f.seekable():
+                    f.seek(0)
+                if mono and f.channels > 1 and n > BLOCK_FRAMES:
+                    # Fold to mono block by block: peak memory is the mono signal plus one block.
+                    parts = [b.mean(axis=1, dtype=np.float32)
+                             for b in f.blocks(blocksize=BLOCK_FRAMES, frames=n, dtype="float32", always_2d=True)]
+                    y = np.concatenate(parts) if parts else np.zeros(0, np.float32)
                 else:
-                    y = data.T
+                    data = f.read(frames=n, dtype="float32", always_2d=True)
+                    if mono:
+                        y = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float32)
+                    else:
+                        y = data.T
         except AudioError:
             raise
         except MemoryError:
@@ -357,6 +408,17 @@ def read_path_list(stream) -> list[str]:
     return [ln.rstrip("\r") for ln in lines if ln.strip()]
 
 
+def _special_file(entry: os.DirEntry) -> bool:
+    """Whether a directory entry is a FIFO, socket or device (not a regular file); a missing
+    target or a symlink loop is not special here: it is reported with its reason when loaded."""
+    import stat
+
+    try:
+        return not stat.S_ISREG(entry.stat(follow_symlinks=True).st_mode)
+    except OSError:
+        return False
+
+
 def _walk(root: str, extensions: frozenset[str]) -> list[str]:
     found: list[str] = []
     seen: set[tuple[int, int]] = set()
@@ -385,6 +447,10 @@ def _walk(root: str, extensions: frozenset[str]) -> list[str]:
             if is_dir:
                 visit(e.path)
             elif Path(e.name).suffix.lower() in extensions:
+                if _special_file(e):
+                    # Opening a FIFO blocks until something writes to it: a walk would hang.
+                    _log.warning(f"{e.path}: not a regular file (a FIFO, socket or device); left out")
+                    continue
                 found.append(e.path)
 
     visit(root)

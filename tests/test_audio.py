@@ -240,3 +240,24 @@ def test_stdin_terminal_is_refused():
 
     with pytest.raises(UsageError):
         audio.collect_paths(["-"], stdin=Tty())
+
+
+def test_damaged_mp3_gives_one_reason_and_no_decoder_chatter(tmp_path):
+    p = tmp_path / "junk.mp3"
+    p.write_bytes(np.random.default_rng(0).integers(0, 256, 3000, dtype=np.uint8).tobytes())
+    code = ("import sys; from audiokit import audio\n"
+            "for f in (audio.info, audio.load):\n"
+            "    try: f(sys.argv[1])\n"
+            "    except Exception as e: print(e, file=sys.stderr)\n")
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", code, str(p)], capture_output=True, text=True, timeout=120)
+    # mpg123 would print "Note: Illegal Audio-MPEG-Header …" lines; only the two reasons remain
+    assert r.stderr.splitlines() == [f"{p}: not readable as audio (unrecognised or corrupt data)"] * 2
+
+
+def test_walk_leaves_out_fifos_instead_of_hanging(tmp_path):
+    os.mkfifo(tmp_path / "pipe.wav")
+    (tmp_path / "real.wav").write_bytes(b"")
+    assert audio.collect_paths([str(tmp_path)]) == [str(tmp_path / "real.wav")]

@@ -357,3 +357,51 @@ def test_progress_bar_on_a_terminal(small_set, tmp_path):
     text = b"".join(chunks).decode(errors="replace")
     assert proc.returncode == 0 and proc.stdout.read() == b""  # the bar never touches stdout
     assert "files/s" in text and "featurize" in text and "9/9" in text
+
+
+# -- f0-range: pairs of low/high notes ----------------------------------------------------------
+
+def test_f0_range_pairs_from_directories_and_a_manifest(cli, voices_dir, tmp_path):
+    out = tmp_path / "v.h5"
+    # --skip-errors: the paper's HPS can miss the f0 of a very low note; the pitch tests judge that
+    cli("featurize", voices_dir, "-f", "f0-range", "-o", out, "-q", "--skip-errors")
+    n_pairs = len(list(voices_dir.rglob("*_low.wav")))
+    with _store(out) as s:
+        assert len(s) + len(s.skipped) == n_pairs and len(s) >= n_pairs - 2 and s.item_shape == (2,)
+        n_pairs = len(s)
+        assert s.config.kind == "f0-range" and s.config.f0_method == "hps" and s.config.duration is None
+        assert s.paths2 is not None and all(p2.endswith("_high.wav") for p2 in s.paths2)
+        assert all(p.endswith("_low.wav") for p in s.paths)
+        assert len(set(s.groups)) == n_pairs  # one group per singer
+        f0 = s.load_features()
+        assert (f0[:, 0] < f0[:, 1]).all()  # the low note is lower
+        # bass pairs sit below soprano pairs
+        names = [s.class_names[i] for i in s.labels]
+        bass = f0[[i for i, c in enumerate(names) if c == "bass"]]
+        soprano = f0[[i for i, c in enumerate(names) if c == "soprano"]]
+        assert bass[:, 1].max() < soprano[:, 1].min()
+    m = tmp_path / "pairs.csv"
+    with _store(out) as s:
+        lows = [Path(p) for p in s.paths[:3]]
+    m.write_text("low,high,label,group\n" + "".join(
+        f"{p},{str(p).replace('_low', '_high')},{p.parent.name},{p.stem}\n" for p in lows))
+    cli("featurize", "--manifest", m, "-f", "f0-range", "-o", tmp_path / "m.h5", "-q")
+    with _store(tmp_path / "m.h5") as s, _store(out) as whole:
+        assert s.paths == [str(p) for p in lows]
+        idx = [whole.paths.index(str(p)) for p in lows]
+        assert np.array_equal(s.load_features(), whole.load_features(idx))
+
+
+def test_f0_range_unpaired_and_unvoiced_files(cli, tmp_path):
+    d = tmp_path / "tenor"
+    tone(d / "ann_low.wav", 130, duration=0.6)
+    tone(d / "ann_high.wav", 520, duration=0.6)
+    tone(d / "bob_low.wav", 140, duration=0.6)  # no partner
+    r = cli("featurize", tmp_path, "-f", "f0-range", "-o", tmp_path / "v.h5", expect=1)
+    assert r.stderr.strip() == f"audiokit: error: {d / 'bob_low.wav'}: no matching *high* file"
+    sf.write(d / "bob_high.wav", np.zeros(13230), 22050)  # silence: no pitch
+    r = cli("featurize", tmp_path, "-f", "f0-range", "-o", tmp_path / "v.h5", "--skip-errors")
+    assert f"skipped {d / 'bob_high.wav'}:" in r.stderr
+    with _store(tmp_path / "v.h5") as s:
+        assert len(s) == 1 and s.skipped[0]["path"] == str(d / "bob_high.wav")
+        np.testing.assert_allclose(s.load_features()[0], [130, 520], rtol=0.02)

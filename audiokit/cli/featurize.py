@@ -15,16 +15,21 @@ Examples:
 
   audiokit featurize data/ -o store.h5                       # labels = parent directory names
   audiokit featurize data/ --features mfcc-stats -o mfcc.h5
+  audiokit featurize fsdd/ --label-regex '^(\\d)_' --group-regex '^\\d_([a-z]+)_' -o digits.h5
   audiokit featurize ravdess/ --label-regex '^\\d+-\\d+-(\\d+)-' \\
       --label-map 01=neutral,03=happy,04=sad,05=angry,06=fearful,07=disgust \\
       --group-regex '-(\\d+)\\.wav$' -o emo.h5
+  audiokit featurize --manifest list.csv -o store.h5          # path,label[,group][,fold]
   find data -name '*.wav' | audiokit featurize - -o store.h5
+  audiokit featurize more/ -o store.h5 --append               # same settings, new files
   audiokit featurize singers/ --features f0-range -o voices.h5   # *low*/*high* pairs
-  audiokit featurize data/ --shard 0/4 -o part0.h5               # then: --merge part*.h5 -o all.h5
+  audiokit featurize data/ --shard 0/4 -o part0.h5               # shards are numbered from 0
+  audiokit featurize --merge part*.h5 -o all.h5
   audiokit featurize data/ -o - | audiokit info -
 
 Exit status: 0 done; 1 an input could not be used (nothing written; --skip-errors leaves
-it out instead) or the store could not be written; 2 bad flags.
+it out instead), the store could not be written, or --append/--merge met another
+configuration; 2 bad flags. Ctrl-C leaves no file under the output name.
 """
 
 
