@@ -100,8 +100,15 @@ class AtomicTarget:
         self.target = target
         self.to_stdout = target == "-"
         self._stdout = stdout
+        # /dev/null, a FIFO, /dev/stdout: nothing to replace atomically, and a rename over it would
+        # destroy the device node (`-o /dev/null` once replaced /dev/null with a regular file), so
+        # such a target is written directly.
+        self.special = not self.to_stdout and os.path.exists(target) and not os.path.isfile(target) \
+            and not os.path.isdir(target)
         if self.to_stdout:
             self.buffer = io.BytesIO()
+            self.tmp = None
+        elif self.special:
             self.tmp = None
         else:
             d = os.path.dirname(os.path.abspath(target))
@@ -120,6 +127,8 @@ class AtomicTarget:
     @property
     def file(self):
         """What to hand to ``h5py.File``: the temp path or the in-memory buffer."""
+        if self.special:
+            return self.target
         return self.buffer if self.to_stdout else self.tmp
 
     def commit(self) -> None:
@@ -127,6 +136,8 @@ class AtomicTarget:
             out = self._stdout or sys.stdout.buffer
             out.write(self.buffer.getvalue())
             out.flush()
+        elif self.special:
+            pass
         else:
             with open(self.tmp, "rb+") as f:
                 os.fsync(f.fileno())

@@ -87,6 +87,24 @@ def test_stdin_list_jsonl_and_table(cli, instruments_dir, model, store):
     cli("predict", model, files[0], "--format", "xml", expect=2)
 
 
+def test_output_to_a_fifo_writes_into_it(cli, tmp_path, instruments_dir, model):
+    """-o on a FIFO (or /dev/null) writes into it instead of renaming a file over it."""
+    import os
+    import stat
+    import threading
+
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    got = {}
+    reader = threading.Thread(target=lambda: got.setdefault("text", open(fifo).read()))
+    reader.start()
+    one = sorted((instruments_dir / "flute").iterdir())[0]
+    cli("predict", model, one, "-o", fifo, "--workers", "1")
+    reader.join(30)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert got["text"].startswith("path,label,confidence") and str(one) in got["text"]
+
+
 def test_f0_range_model_points_to_pitch(cli, tmp_path, instruments_dir):
     rng = np.random.default_rng(0)
     X = np.abs(rng.normal(size=(12, 2))) * 100 + 100

@@ -125,17 +125,27 @@ def train(run: TrainRun, options: dict) -> dict:
         log.warning("train: classes only in the test set, unknown to the model: "
                     + ", ".join(store_classes[c] for c in lost))
 
-    # -- KNN k sweep ------------------------------------------------------------------------------------
+    # -- splits, then the KNN k sweep on the items that train (never on validation items) -------------
+    if run.folds:
+        cv_folds = splits.cv_splits(yr, gr, folds=run.folds, seed=run.seed, class_names=class_names, path=name)
+        fit_part = np.arange(len(yr))
+    elif run.val_split:
+        tr, va = splits.train_val_split(yr, gr, val_fraction=run.val_split, seed=run.seed,
+                                        class_names=class_names, path=name)
+        fit_part = tr
+    else:
+        fit_part = np.arange(len(yr))
     if kind == "knn" and sweep:
-        table, params["k"], sweep_info = _sweep_k(ks, Xr, yr, gr, params, run, class_names, name, fit)
-        report["k_sweep"] = {**sweep_info, "table": table, "chosen_k": params["k"]}
+        table, params["k"], sweep_info = _sweep_k(ks, Xr[fit_part], yr[fit_part],
+                                                  None if gr is None else gr[fit_part], params, run,
+                                                  class_names, name, fit)
+        report["k_sweep"] = {**sweep_info, "items": int(len(fit_part)), "table": table, "chosen_k": params["k"]}
         summary += _k_table_lines(table, params["k"], sweep_info)
         if run.plot:
             report["plot"] = run.plot
 
     # -- validation -------------------------------------------------------------------------------------
     if run.folds:
-        cv_folds = splits.cv_splits(yr, gr, folds=run.folds, seed=run.seed, class_names=class_names, path=name)
         scores = []
         for i, (tr, va) in enumerate(cv_folds):
             _check_k(params, len(tr), name)
@@ -156,8 +166,6 @@ def train(run: TrainRun, options: dict) -> dict:
                                                           "on all training items"}
         summary.append(f"refit on all {len(yr)} training items after cross-validation")
     elif run.val_split:
-        tr, va = splits.train_val_split(yr, gr, val_fraction=run.val_split, seed=run.seed,
-                                        class_names=class_names, path=name)
         _check_k(params, len(tr), name)
         model = fit(Xr[tr], yr[tr], params)
         pred = model.predict_proba(Xr[va]).argmax(axis=1)
@@ -226,7 +234,8 @@ def _sweep_k(ks: list[int], X, y, groups, params: dict, run: TrainRun, class_nam
     if run.folds:
         n_folds = run.folds
     else:
-        n_folds = min(SWEEP_FOLDS, int(np.bincount(y).min()))
+        counts = np.bincount(y)
+        n_folds = min(SWEEP_FOLDS, int(counts[counts > 0].min()))
         if groups is not None:
             n_folds = min(n_folds, len(set(groups)))
         if n_folds < 2:

@@ -81,12 +81,13 @@ def report_path(model_path: str) -> str:
 def write_report(model_path: str, report: dict) -> str | None:
     """Write ``report`` as JSON beside the model (atomically); returns its path.
 
-    A model written to stdout (``-o -``) has no "beside": nothing is written, ``None`` returned.
+    A model written to stdout (``-o -``) or to a device or FIFO (``-o /dev/null``) has no
+    "beside": nothing is written, ``None`` returned.
     """
     from audiokit.store import AtomicTarget
 
-    if model_path == "-":
-        return None
+    if model_path == "-" or (os.path.exists(model_path) and not os.path.isfile(model_path)):
+        return None  # stdout, /dev/null, a FIFO: there is no "beside"
     path = report_path(model_path)
     target = AtomicTarget(path)
     try:

@@ -167,7 +167,8 @@ def train_val_split(labels, groups=None, *, val_fraction: float = 0.2, seed: int
     if n_groups < 2:
         raise UsageError("a group-aware validation split needs at least 2 groups; the items are all in one "
                          "group (use --group-by none to split items instead)", path=path)
-    k = min(max(2, int(round(1 / val_fraction))), n_groups)
+    # scikit-learn needs k <= the largest class (each fold must be able to take one of its items)
+    k = max(2, min(int(round(1 / val_fraction)), n_groups, int(np.bincount(y).max())))
     tr, va = _stratified_group_folds(y, g, k, seed)[0]
     missing = sorted(set(np.unique(y)) - set(np.unique(y[tr])))
     if missing:
@@ -216,7 +217,12 @@ def _stratified_group_folds(y: np.ndarray, g: np.ndarray, k: int, seed: int) -> 
     with warnings.catch_warnings():
         # "The least populated class in y has only n members": expected with few groups per class.
         warnings.simplefilter("ignore", UserWarning)
-        out = [(np.sort(t), np.sort(v)) for t, v in sgkf.split(np.zeros(len(y)), y, g)]
+        try:
+            out = [(np.sort(t), np.sort(v)) for t, v in sgkf.split(np.zeros(len(y)), y, g)]
+        except ValueError as exc:  # sizes scikit-learn cannot split; say so in one line
+            raise UsageError(f"cannot make {k} stratified group folds of these items ({exc})") from None
+    if any(len(v) == 0 for _, v in out):
+        raise UsageError(f"cannot make {k} non-empty group folds from {len(np.unique(g))} groups")
     for t, v in out:  # the guarantee callers rely on; cheap enough to check every time
         assert not set(g[t]) & set(g[v]), "a group on both sides of a split"
     return out
