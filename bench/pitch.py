@@ -301,11 +301,16 @@ def time_cli(root: Path, runs: int = 7) -> dict:
         sf.write(p, y, 44100, subtype="PCM_16")
         pair.append(str(p))
     cmd = [sys.executable, "-m", "audiokit", "pitch", *pair]
-    walls = []
+    import resource
+
+    walls, cpus = [], []
     for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
         r = subprocess.run(cmd, capture_output=True, text=True)
         walls.append(time.perf_counter() - t)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
         if r.returncode != 0:
             raise SystemExit(f"audiokit pitch failed: {r.stderr}")
     probe = ("import sys\nfrom audiokit.cli import app\n"
@@ -316,7 +321,8 @@ def time_cli(root: Path, runs: int = 7) -> dict:
     r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     imported = r.stderr.strip().splitlines()[-1] if r.stderr.strip() else ""
     return {"command": "audiokit pitch low.wav high.wav (3 s, 44.1 kHz each)", "runs": runs,
-            "median_s": float(np.median(walls)), "min_s": float(np.min(walls)), "heavy_imports": imported or "none"}
+            "median_s": float(np.median(walls)), "min_s": float(np.min(walls)), "cpu_s": float(np.median(cpus)),
+            "load_avg": os.getloadavg()[0], "heavy_imports": imported or "none"}
 
 
 def main() -> None:
@@ -324,9 +330,20 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="fewer files (a smoke run)")
     ap.add_argument("--json", metavar="FILE", help="also write all results as JSON")
     ap.add_argument("--keep", metavar="DIR", help="write the generated audio here and keep it")
+    ap.add_argument("--cli-only", action="store_true", help="only time 'audiokit pitch low.wav high.wav'")
     a = ap.parse_args()
     root = Path(a.keep) if a.keep else Path(tempfile.mkdtemp(prefix="bench-pitch-"))
     root.mkdir(parents=True, exist_ok=True)
+    if a.cli_only:
+        try:
+            c = time_cli(root)
+        finally:
+            if not a.keep:
+                shutil.rmtree(root, ignore_errors=True)
+        print(f"`{c['command']}`: median {c['median_s']:.2f} s wall over {c['runs']} runs (min {c['min_s']:.2f} s), "
+              f"{c['cpu_s']:.2f} s CPU per run, load average {c['load_avg']:.1f} on {os.cpu_count()} cores; "
+              f"heavy modules imported: {c['heavy_imports']}")
+        return
     try:
         n = 6 if a.quick else 18
         files = make_synthetic(root, 4 if a.quick else 12) + make_realish(root, n) + make_unvoiced(root)
@@ -374,7 +391,8 @@ def main() -> None:
         if r["set"] == "unvoiced":
             print(f"| {r['method']} | {round(r['unvoiced_share'] * r['n'])} of {r['n']} |")
     print(f"\n`{cli['command']}`: median {cli['median_s']:.2f} s wall over {cli['runs']} runs "
-          f"(min {cli['min_s']:.2f} s); heavy modules imported: {cli['heavy_imports']}")
+          f"(min {cli['min_s']:.2f} s), {cli['cpu_s']:.2f} s CPU (user + system) per run, load average "
+          f"{cli['load_avg']:.1f} on {os.cpu_count()} cores; heavy modules imported: {cli['heavy_imports']}")
     if a.json:
         with open(a.json, "w", encoding="utf-8") as f:
             json.dump({"meta": meta, "rows": rows, "cli": cli,
