@@ -13,8 +13,10 @@ included):
 1. ``audiokit featurize train-files - -f mfcc-stats --group-regex ... -o train.h5`` (and the test files);
 2. for each kind: ``audiokit train train.h5 -o KIND.h5 --model KIND --json`` (KNN: also the
    ``--k 1..40`` sweep), then ``audiokit eval KIND.h5 test.h5 --json``;
-3. ``audiokit predict knn.h5 - --workers 2`` over the test clips: files/s end to end (wall
-   time of the whole command) and the steady rate predict logs itself (model already loaded).
+3. ``audiokit predict knn.h5 - --workers 2`` over the test clips, best of ``--repeats``: files/s
+   end to end (wall time of the whole command), the rate predict logs itself (model loaded,
+   workers started), and CPU ms per file (user + sys of all its processes), which tells what
+   two dedicated cores would do when the machine is shared.
 
 Usage::
 
@@ -30,6 +32,7 @@ import json
 import os
 import platform
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -40,12 +43,18 @@ KINDS = ("knn", "svm", "mlp", "logreg")
 GROUP_RX = r"^(player\d+)_"
 
 
+CPU = {"s": 0.0}  # CPU seconds (user + sys) of the last command and all its processes
+
+
 def sh(args: list[str], *, stdin: str | None = None) -> tuple[float, subprocess.CompletedProcess]:
     env = dict(os.environ)
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     r = subprocess.run(args, input=stdin, capture_output=True, text=True, env=env)
     dt = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU["s"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if r.returncode != 0:
         sys.exit(f"bench: {' '.join(args)} failed ({r.returncode}):\n{r.stderr}")
     return dt, r
@@ -57,6 +66,9 @@ def main() -> None:
     ap.add_argument("--players", type=int, default=10, help="players (groups) per class (default 10)")
     ap.add_argument("--test-players", type=int, default=2, help="players per class held out for the test set")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3, help="predict runs; the fastest is reported")
+    ap.add_argument("--predict-only", action="store_true",
+                    help="reuse the stores and knn.h5 in --dir; measure predict only")
     ap.add_argument("--dir", help="work directory (default: a temporary one)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
@@ -83,15 +95,18 @@ def main() -> None:
 
     stores = {}
     for name, lst in (("train", train_files), ("test", test_files)):
+        if a.predict_only:
+            break
         out = root / f"{name}.h5"
         dt, _ = sh(A + ["featurize", "-", "-f", "mfcc-stats", "--group-regex", GROUP_RX, "-j", str(a.workers),
                         "-o", str(out), "-q"], stdin="\n".join(lst) + "\n")
         stores[name] = str(out)
         res[f"featurize_{name}_s"] = round(dt, 2)
         res[f"featurize_{name}_files_per_s"] = round(len(lst) / dt, 1)
+        res[f"featurize_{name}_cpu_ms_per_file"] = round(1000 * CPU["s"] / len(lst), 2)
         log(f"featurize {name}: {len(lst)} files in {dt:.1f} s ({len(lst) / dt:.0f} files/s)")
 
-    runs = [(k, []) for k in KINDS] + [("knn", ["--k", "1..40"])]
+    runs = [] if a.predict_only else [(k, []) for k in KINDS] + [("knn", ["--k", "1..40"])]
     for kind, extra in runs:
         label = kind + (" --k 1..40" if extra else "")
         model = root / f"{kind}{'-sweep' if extra else ''}.h5"
@@ -111,18 +126,35 @@ def main() -> None:
             f"  held-out players {100 * ev['accuracy']:.1f} % (macro-F1 {100 * ev['macro']['f1']:.1f} %)")
 
     # predict throughput: KNN (k=8) on the test clips, raw audio in, CSV out
-    dt, r = sh(A + ["predict", str(root / "knn.h5"), "-", "--workers", str(a.workers), "-o", str(root / "p.csv")],
-               stdin="\n".join(test_files) + "\n")
+    # best of --repeats runs (the machine may be shared; the best run is the least disturbed one)
+    best = None
+    for _ in range(a.repeats):
+        dt, r = sh(A + ["predict", str(root / "knn.h5"), "-", "--workers", str(a.workers), "-o",
+                        str(root / "p.csv")], stdin="\n".join(test_files) + "\n")
+        if best is None or dt < best[0]:
+            best = (dt, r, CPU["s"])
+    dt, r, cpu = best
     m = re.search(r"in ([\d.]+) s \((\d+) files/s\)", r.stderr)
+    # the fixed cost (interpreter, imports, model load, first file) from a one-file run, so the
+    # per-file CPU cost of the steady state can be told apart from it
+    fixed_runs = []
+    for _ in range(2):
+        sh(A + ["predict", str(root / "knn.h5"), test_files[0], "-o", str(root / "p1.csv")])
+        fixed_runs.append(CPU["s"])
+    fixed = min(fixed_runs)
+    steady_ms = 1000 * (cpu - fixed) / max(1, len(test_files) - 1)
     res["predict"] = {"files": len(test_files), "wall_s": round(dt, 2),
                       "files_per_s_end_to_end": round(len(test_files) / dt, 1),
-                      "files_per_s_logged": int(m[2]) if m else None, "workers": a.workers}
+                      "files_per_s_logged": int(m[2]) if m else None, "workers": a.workers,
+                      "cpu_s": round(cpu, 2), "cpu_ms_per_file": round(1000 * cpu / len(test_files), 2),
+                      "fixed_cpu_s": round(fixed, 2), "steady_cpu_ms_per_file": round(steady_ms, 2),
+                      "steady_files_per_s_2_cores_bound": round(2000 / steady_ms, 0) if steady_ms > 0 else None,
+                      "load_average_1min": round(os.getloadavg()[0], 2)}
     log(f"predict knn: {len(test_files)} files in {dt:.1f} s end to end ({len(test_files) / dt:.0f} files/s); "
-        f"predict's own rate {m[2] if m else '?'} files/s")
-    if a.json:
-        print(json.dumps(res, indent=2))
-    else:
-        print(json.dumps(res, indent=2))
+        f"predict's own rate {m[2] if m else '?'} files/s; {1000 * cpu / len(test_files):.1f} ms CPU per file "
+        f"({fixed:.1f} s fixed + {steady_ms:.1f} ms per file); "
+        f"load average {os.getloadavg()[0]:.1f}")
+    print(json.dumps(res, indent=2))
 
 
 if __name__ == "__main__":

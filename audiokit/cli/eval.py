@@ -60,7 +60,11 @@ def eval_cmd(
         log.warning("eval: classes unknown to the model (counted as errors): "
                     + ", ".join(f"{c} ({n} items)" for c, n in report["unknown_classes"].items()))
     if plot:
-        plot_confusion(plot, report)
+        import os
+
+        plot_confusion(plot, report, title=f"{os.path.basename(report['model'])} ({clf.kind}) on "
+                                           f"{os.path.basename(report['store'])}: accuracy "
+                                           f"{100 * report['accuracy']:.1f} %")
         report["plot"] = plot
     if json_out:
         write_json(report)
