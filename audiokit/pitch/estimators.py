@@ -46,8 +46,15 @@ HPS_VOICING = 0.5
 #: Octave guard: the sub-harmonic wins when its evidence reaches this share of the
 #: candidate's (spectral magnitudes, relative)...
 OCTAVE_RATIO = 0.2
+#: ... and is at least this (relative to the spectrum's peak, -60 dB: not numerical noise) ...
+SUB_MIN = 1e-3
 #: ... and its new harmonics are peaks this many times the spectrum around them (noise: 2-3).
 FLOOR_FACTOR = 8.0
+#: Frames analysed at once by YIN / short-time HPS (bounds memory on long recordings).
+YIN_BLOCK = 512
+HPS_BLOCK = 64
+#: The whole-signal HPS looks at the middle this many seconds of a longer recording.
+HPS_MAX_SECONDS = 30.0
 #: A file is voiced when at least this share of its non-silent frames is voiced (and >= 3 frames).
 MIN_VOICED_SHARE = 0.2
 
@@ -110,9 +117,12 @@ def _parabolic(v: np.ndarray, i: np.ndarray) -> np.ndarray:
     return np.clip(off, -0.5, 0.5)
 
 
-def _frame_levels(frames: np.ndarray) -> np.ndarray:
-    """RMS level of each frame in dB relative to the loudest frame (-inf for digital silence)."""
-    rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
+def _frame_levels(x: np.ndarray, length: int, hop: int, n: int) -> np.ndarray:
+    """RMS level of the ``n`` frames of :func:`_frame` in dB relative to the loudest frame
+    (-inf for digital silence), from a running sum of x² (no per-frame copies)."""
+    c = np.concatenate([[0.0], np.cumsum(np.asarray(x, dtype=np.float64) ** 2)])
+    starts = np.arange(n) * hop
+    rms = np.sqrt(np.maximum(c[starts + length] - c[starts], 0.0) / length)
     peak = rms.max() if rms.size else 0.0
     with np.errstate(divide="ignore"):
         return 20 * np.log10(rms / peak) if peak > 0 else np.full(len(rms), -np.inf)
@@ -175,21 +185,28 @@ def _hps_frames(frames: np.ndarray, *, sr: int, fmin: float, fmax: float, harmon
         hps += part
     band = hps[:, k_lo:k_hi + 1]
     k = np.argmax(band, axis=1) + k_lo
-    if centroid:
-        f0 = np.empty(len(k))
-        for i, ki in enumerate(k):
-            c = float(ki)
-            for _ in range(4):  # re-centre: a vibrato band's two horns pull the window to its middle
-                a = max(k_lo, int(np.floor(c * 2 ** (-1 / 12))))
-                b = min(k_hi, int(np.ceil(c * 2 ** (1 / 12))))
-                w = np.exp((hps[i, a:b + 1] - hps[i, ki]) / harmonics)
-                c = float(np.exp(np.sum(w * np.log(np.arange(a, b + 1))) / np.sum(w)))
-            f0[i] = c * bin_hz
-    else:
-        f0 = (k + _parabolic(hps, k)) * bin_hz
+
+    def refine(i: int, ki: int) -> float:
+        if not centroid:
+            return float((ki + _parabolic(hps[i:i + 1], np.array([ki]))[0]) * bin_hz)
+        c = float(ki)
+        for _ in range(4):  # re-centre: a vibrato band's two horns pull the window to its middle
+            a = max(k_lo, int(np.floor(c * 2 ** (-1 / 12))))
+            b = min(k_hi, int(np.ceil(c * 2 ** (1 / 12))))
+            w = np.exp((hps[i, a:b + 1] - hps[i, ki]) / harmonics)
+            w = w - w.min() + 1e-12  # the background, flat, would pull towards the window's middle
+            c = float(np.exp(np.sum(w * np.log(np.arange(a, b + 1))) / np.sum(w)))
+        return c * bin_hz
+
+    f0 = np.array([refine(i, int(ki)) for i, ki in enumerate(k)])
     if octave_guard:
-        f0 = np.array([_octave_guard(s, f, bin_hz=bin_hz, fmin=fmin, harmonics=harmonics)
-                       for s, f in zip(spec, f0)])
+        for i in range(len(f0)):
+            g = _octave_guard(spec[i], f0[i], bin_hz=bin_hz, fmin=fmin, harmonics=harmonics)
+            if np.isfinite(g) and abs(np.log2(g / f0[i])) > 0.5 / 12:
+                # the guard moved by octaves (or a third): the HPS peak nearest its answer, refined
+                a = max(k_lo, int(np.floor(g / bin_hz * 2 ** (-0.5 / 12))))
+                b = max(a, min(k_hi, int(np.ceil(g / bin_hz * 2 ** (0.5 / 12)))))
+                f0[i] = refine(i, a + int(np.argmax(hps[i, a:b + 1])))
     # A whole signal's harmonics are as wide as its vibrato (up to a semitone); a short frame's are not.
     tol = 0.06 if centroid else 0.03
     harm = np.array([_harmonicity(s, f, bin_hz=bin_hz, harmonics=harmonics, tol=tol) for s, f in zip(spec, f0)])
@@ -231,10 +248,11 @@ def _octave_guard(spec: np.ndarray, f: float, *, bin_hz: float, fmin: float, har
     the true fundamental is ``g``. Repeated while it applies (``f/4``, ``f/6``).
     A tone at ``f`` has nothing between its harmonics, so this does not fire on it.
 
-    The opposite error (an octave too low) needs energy at half the fundamental, which a
-    product over harmonics almost never rewards; a check for it (odd vs even harmonics of
-    ``f``) was tried and did more harm than good on voices, whose formants make even
-    harmonics stronger than odd ones, so there is none.
+    The opposite error (an octave too low) needs a product over harmonics to gain from
+    empty bins, which happens only when the signal has one or two partials (then f/2 and f
+    tie). A relative check for it (odd vs even harmonics of ``f``) was tried and did more
+    harm than good on voices, whose formants make even harmonics stronger than odd ones;
+    what remains fires only when ``f`` and all its odd multiples are below -60 dB.
     """
     if not np.isfinite(f):
         return f
@@ -247,11 +265,22 @@ def _octave_guard(spec: np.ndarray, f: float, *, bin_hz: float, fmin: float, har
             new = [m for m in range(1, d * n + 1) if m % d]
             here = _evidence(spec, f, range(1, n + 1), bin_hz)
             sub = _evidence(spec, g, new, bin_hz)
-            if here > 0 and sub >= OCTAVE_RATIO * here and _prominence(spec, g, new, bin_hz) >= FLOOR_FACTOR:
+            if (here > 0 and sub >= max(OCTAVE_RATIO * here, SUB_MIN)
+                    and _prominence(spec, g, new, bin_hz) >= FLOOR_FACTOR):
                 f = g
                 break
         else:
-            return f
+            break
+    # The opposite error, strictly: nothing at all (< SUB_MIN) at f and its odd multiples but
+    # something at the even ones means f is half the fundamental. Only a signal with one or
+    # two partials (a bare sine pair) gets here; any voice has odd harmonics above -60 dB.
+    nyq = bin_hz * (len(spec) - 1)
+    for _ in range(3):
+        odd = [_peak_near(spec, m * f, bin_hz) for m in range(1, 2 * n, 2) if m * f < nyq]
+        even = [_peak_near(spec, m * f, bin_hz) for m in range(2, 2 * n + 1, 2) if m * f < nyq]
+        if not (odd and even and max(odd) < SUB_MIN and max(even) >= 100 * SUB_MIN):
+            break
+        f = 2 * f
     return f
 
 
@@ -294,14 +323,19 @@ def hps(y: np.ndarray, *, sr: int, fmin: float = 50.0, fmax: float = 2000.0, har
     """The KNN paper's f0: HPS of the whole signal (one Hamming-windowed, zero-padded FFT).
 
     ``y`` should already be mono and peak-normalised (``audio.load(normalize=True)`` does
-    both, as the paper does). Zero-padding to at least 8× the signal length (and to a
+    both, as the paper does). Zero-padding to at least twice the signal length (and to a
     resolution of 0.5 Hz or finer) gives the peak interpolation fine bins to work on.
+    A signal longer than ``HPS_MAX_SECONDS`` is cut to its middle ``HPS_MAX_SECONDS``
+    (one sung note is seconds long; the FFT of an hour would need gigabytes).
     The result is unvoiced when the signal is silent or less than ``HPS_VOICING`` of its
     power is harmonic. ``octave_guard=False`` leaves out :func:`_octave_guard` (to see
     the paper's method fail the way it is known to).
     """
     fmin, fmax = check_band(sr=sr, fmin=fmin, fmax=fmax)
     x = np.asarray(y, dtype=np.float64)
+    cap = int(HPS_MAX_SECONDS * sr)
+    if len(x) > cap:
+        x = x[(len(x) - cap) // 2:][:cap]
     n_fft = 1 << int(np.ceil(np.log2(max(len(x) * 2, sr / 0.5))))
     frames = (x * np.hamming(len(x)))[None, :]
     f0, harm = _hps_frames(frames, sr=sr, fmin=fmin, fmax=fmax, harmonics=harmonics, n_fft=n_fft,
@@ -323,14 +357,17 @@ def shps(y: np.ndarray, *, sr: int, fmin: float = 50.0, fmax: float = 2000.0, ha
     length = max(int(np.ceil(4 * sr / fmin)), int(0.04 * sr))
     length = min(length, len(x))
     frames = _frame(x, length, hop)
-    levels = _frame_levels(frames)
+    levels = _frame_levels(x, length, hop, len(frames))
     nonsilent = levels > -SILENCE_DB
     n_fft = 1 << int(np.ceil(np.log2(4 * length)))
     f0 = np.full(len(frames), np.nan)
     harm = np.zeros(len(frames))
-    if nonsilent.any():
-        f0[nonsilent], harm[nonsilent] = _hps_frames(frames[nonsilent] * np.hamming(length), sr=sr, fmin=fmin,
-                                                     fmax=fmax, harmonics=harmonics, n_fft=n_fft)
+    idx = np.flatnonzero(nonsilent)
+    window = np.hamming(length)
+    for b in range(0, len(idx), HPS_BLOCK):  # blocks keep memory bounded on long files
+        sel = idx[b:b + HPS_BLOCK]
+        f0[sel], harm[sel] = _hps_frames(frames[sel] * window, sr=sr, fmin=fmin, fmax=fmax,
+                                         harmonics=harmonics, n_fft=n_fft)
     f0[harm < HPS_VOICING] = np.nan
     times = (np.arange(len(frames)) * hop + length / 2) / sr
     return _summarise("hps", sr, times, f0, harm, nonsilent)
@@ -361,30 +398,43 @@ def yin(y: np.ndarray, *, sr: int, fmin: float = 50.0, fmax: float = 2000.0, hop
                          f"({length / sr * 1000:.0f} ms for fmin={fmin:g} Hz)")
     hop = hop_length or max(1, int(round(HOP_SECONDS * sr)))
     frames = _frame(x, length, hop)
-    levels = _frame_levels(frames)
+    levels = _frame_levels(x, length, hop, len(frames))
     nonsilent = levels > -SILENCE_DB
     n = len(frames)
-    d_norm = np.ones((n, tau_max + 1))
-    d_raw = np.zeros((n, tau_max + 1))
+    tau = np.full(n, np.nan)
+    ap = np.ones(n)
     idx = np.flatnonzero(nonsilent)
-    if idx.size:
-        fr = frames[idx]
-        # r(tau) = sum_{j<W} x[j] x[j+tau]: cross-correlation of the frame with its first W samples.
-        # j + tau < length for every term, so a circular correlation of length >= length is exact.
-        n_fft = 1 << int(np.ceil(np.log2(length)))
-        A = np.fft.rfft(fr, n=n_fft, axis=1)
-        B = np.fft.rfft(fr[:, :W], n=n_fft, axis=1)
-        r = np.fft.irfft(A * np.conj(B), n=n_fft, axis=1)[:, :tau_max + 1]
-        c = np.concatenate([np.zeros((len(fr), 1)), np.cumsum(fr ** 2, axis=1)], axis=1)
-        energy = c[:, W:W + tau_max + 1] - c[:, :tau_max + 1]  # sum_{j=tau}^{tau+W-1} x[j]^2
-        d = np.maximum(energy[:, :1] + energy - 2 * r, 0.0)
-        d[:, 0] = 0.0
-        cum = np.cumsum(d[:, 1:], axis=1)
-        taus = np.arange(1, tau_max + 1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            dn = np.where(cum > 0, d[:, 1:] * taus / cum, 1.0)
-        d_norm[idx, 1:] = dn
-        d_raw[idx] = d
+    # Blocks of frames keep memory bounded on long files (a block's arrays are ~10 MB).
+    for b in range(0, len(idx), YIN_BLOCK):
+        sel = idx[b:b + YIN_BLOCK]
+        tau[sel], ap[sel] = _yin_block(frames[sel], W=W, tau_min=tau_min, tau_max=tau_max, threshold=threshold)
+    conf = np.where(nonsilent, np.clip(1.0 - ap, 0.0, 1.0), 0.0)
+    f0 = sr / tau
+    voiced = nonsilent & (ap < YIN_VOICING) & (f0 >= fmin * 0.97) & (f0 <= fmax * 1.03)
+    f0 = np.where(voiced, f0, np.nan)
+    times = (np.arange(n) * hop + length / 2) / sr
+    return _summarise("yin", sr, times, f0, conf, nonsilent)
+
+
+def _yin_block(fr: np.ndarray, *, W: int, tau_min: int, tau_max: int,
+               threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """YIN on a block of frames ``(n, W + tau_max + 1)``: the period in samples (fractional)
+    and the normalised difference d' at the chosen dip (the aperiodicity) of each frame."""
+    n, length = fr.shape
+    # r(tau) = sum_{j<W} x[j] x[j+tau]: cross-correlation of the frame with its first W samples.
+    # j + tau < length for every term, so a circular correlation of length >= length is exact.
+    n_fft = 1 << int(np.ceil(np.log2(length)))
+    A = np.fft.rfft(fr, n=n_fft, axis=1)
+    B = np.fft.rfft(fr[:, :W], n=n_fft, axis=1)
+    r = np.fft.irfft(A * np.conj(B), n=n_fft, axis=1)[:, :tau_max + 1]
+    c = np.concatenate([np.zeros((n, 1)), np.cumsum(fr ** 2, axis=1)], axis=1)
+    energy = c[:, W:W + tau_max + 1] - c[:, :tau_max + 1]  # sum_{j=tau}^{tau+W-1} x[j]^2
+    d = np.maximum(energy[:, :1] + energy - 2 * r, 0.0)
+    d[:, 0] = 0.0
+    cum = np.cumsum(d[:, 1:], axis=1)
+    d_norm = np.ones((n, tau_max + 1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d_norm[:, 1:] = np.where(cum > 0, d[:, 1:] * np.arange(1, tau_max + 1) / cum, 1.0)
     seg = d_norm[:, tau_min:tau_max + 1]
     # First local minimum below the threshold: where d' < thr and d'[t] <= d'[t+1].
     below = seg < threshold
@@ -393,8 +443,7 @@ def yin(y: np.ndarray, *, sr: int, fmin: float = 50.0, fmax: float = 2000.0, hop
     is_min[:, -1] = True
     cand = below & is_min
     has = cand.any(axis=1)
-    first = np.argmax(cand, axis=1)
-    best = np.where(has, first, np.argmin(seg, axis=1)) + tau_min
+    best = np.where(has, np.argmax(cand, axis=1), np.argmin(seg, axis=1)) + tau_min
     rows = np.arange(n)
     ap = d_norm[rows, best]
     # The dip is chosen on d' but located on the raw difference d: the normalisation by the
@@ -405,17 +454,10 @@ def yin(y: np.ndarray, *, sr: int, fmin: float = 50.0, fmax: float = 2000.0, hop
     lags = np.arange(-int(span.max()), int(span.max()) + 1)
     cand_lags = best[:, None] + lags[None, :]
     valid = (np.abs(lags)[None, :] <= span[:, None]) & (cand_lags >= tau_min) & (cand_lags <= tau_max)
-    vals = np.where(valid, d_raw[rows[:, None], np.clip(cand_lags, 0, tau_max)], np.inf)
+    vals = np.where(valid, d[rows[:, None], np.clip(cand_lags, 0, tau_max)], np.inf)
     best = np.clip(cand_lags[rows, np.argmin(vals, axis=1)], 1, tau_max - 1)
-    off = _parabolic(d_raw, best)
-    tau = np.clip(best + off, 1, None)
-    conf = np.clip(1.0 - ap, 0.0, 1.0)
-    f0 = sr / tau
-    voiced = nonsilent & (ap < YIN_VOICING) & (f0 >= fmin * 0.97) & (f0 <= fmax * 1.03)
-    f0 = np.where(voiced, f0, np.nan)
-    conf = np.where(nonsilent, conf, 0.0)
-    times = (np.arange(n) * hop + length / 2) / sr
-    return _summarise("yin", sr, times, f0, conf, nonsilent)
+    tau = np.clip(best + _parabolic(d, best), 1, None)
+    return tau, ap
 
 
 def analyze(y: np.ndarray, *, sr: int, method: str = DEFAULT_METHOD, fmin: float = 50.0, fmax: float = 2000.0,
