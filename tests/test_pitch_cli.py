@@ -119,10 +119,13 @@ def test_frames_tsv(cli, tmp_path):
         assert all(x[3] == "" for x, tt in zip(rows, t) if tt < 0.4)
         voiced = np.isfinite(f) & (t > 0.7)
         assert voiced.sum() > 30 and np.all(np.abs(cents(f[voiced], 220.0)) < 60)
-    # two files: a file column first
-    r = cli("pitch", tmp_path / "s.wav", tmp_path / "t.wav", "--frames")
+    # two files: a file column first, the given order, no classification (so unvoiced is fine)
+    sf.write(tmp_path / "quiet.wav", np.zeros(22050), 22050)
+    r = cli("pitch", tmp_path / "s.wav", tmp_path / "quiet.wav", "--frames")
     assert r.stdout.splitlines()[0] == "file\ttime\tf0\tconfidence\tnote"
-    assert {ln.split("\t")[0] for ln in r.stdout.splitlines()[1:]} == {str(tmp_path / "s.wav"), str(tmp_path / "t.wav")}
+    files = [ln.split("\t")[0] for ln in r.stdout.splitlines()[1:]]
+    assert files[0] == files[110] == str(tmp_path / "s.wav") and files[-1] == str(tmp_path / "quiet.wav")
+    assert all(ln.split("\t")[2] == "nan" for ln in r.stdout.splitlines()[1:] if "quiet" in ln)
 
 
 def test_flats_and_stdin(cli, tmp_path):

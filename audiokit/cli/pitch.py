@@ -58,8 +58,9 @@ def pitch(
     harmonics: Annotated[Optional[int], typer.Option(
         "--harmonics", min=1, help="hps: spectra multiplied [default: 5].", show_default=False)] = None,
     frames: Annotated[bool, typer.Option(
-        "--frames", help="Print a tab-separated track: time, f0 (nan when unvoiced), confidence, note "
-                         "(a leading file column for two files). With --json: frames inside each file.")] = False,
+        "--frames", help="Print a tab-separated track instead: time, f0 (nan when unvoiced), confidence, note "
+                         "(a leading file column for two files; no voice type). With --json: frames inside "
+                         "each file.")] = False,
     voice: Annotated[Optional[str], typer.Option(
         "--voice", help="female | male: choose among soprano/mezzo-soprano/alto or tenor/baritone/bass only.",
         show_default=False, autocompletion=_complete_voices)] = None,
@@ -119,6 +120,10 @@ def pitch(
                 raise
             a.path = name
             analyses.append(a)
+    if frames and not json_out:  # the tracks only, in the order given: nothing to classify
+        sys.stdout.write(report.frames_tsv(analyses, flats=flats))
+        sys.stdout.flush()
+        return
     pair = None
     roles = ["single"]
     if len(analyses) == 2:
@@ -130,10 +135,6 @@ def pitch(
         vr = _classify(low.f0, high.f0, voice=voice, clf=clf, model_path=model)
         pair = report.pair_dict(low, high, vr, swapped=swapped, voice_filter=voice or "any", flats=flats)
 
-    if frames and not json_out:
-        sys.stdout.write(report.frames_tsv(analyses, flats=flats))
-        sys.stdout.flush()
-        return
     doc = report.document([report.file_dict(a, role=r, flats=flats, frames=frames) for a, r in zip(analyses, roles)],
                           pair, method=method, fmin=fmin, fmax=fmax, harmonics=harmonics)
     if json_out:
