@@ -65,7 +65,7 @@ def save_model(path: str, mf: ModelFile) -> None:
 
     from audiokit.store import AtomicTarget
 
-    target = AtomicTarget(path)
+    target = AtomicTarget(path, seekable=True)  # HDF5 seeks: /dev/null or a FIFO gets the bytes at the end
     try:
         with h5py.File(target.file, "w") as h5:
             a = h5.attrs

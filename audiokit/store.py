@@ -93,30 +93,36 @@ class AtomicTarget:
     ``target == "-"``: an in-memory buffer whose bytes go to stdout on commit.
     Anything else that ends the writer (an exception, Ctrl-C, SIGTERM turned into an
     exception by the CLI) removes the temporary file and leaves ``target`` untouched.
-    Shared by stores and model files.
+    A symbolic link as target is followed: the file it points to is replaced, the link stays.
+    Shared by stores, model files and reports.
+
+    ``/dev/null``, a FIFO, ``/dev/stdout``: there is nothing to replace atomically, and a rename
+    over it would destroy the device node (``-o /dev/null`` once replaced /dev/null with a
+    regular file), so such a target is written directly: :attr:`file` is its path for writers
+    that write in one pass (text, PNG), or, with ``seekable=True`` (HDF5 writers, which seek), an
+    in-memory buffer whose bytes are written to the target on commit, as for ``-``.
     """
 
-    def __init__(self, target: str, *, stdout=None):
+    def __init__(self, target: str, *, stdout=None, seekable: bool = False):
         self.target = target
         self.to_stdout = target == "-"
         self._stdout = stdout
-        # /dev/null, a FIFO, /dev/stdout: nothing to replace atomically, and a rename over it would
-        # destroy the device node (`-o /dev/null` once replaced /dev/null with a regular file), so
-        # such a target is written directly.
         self.special = not self.to_stdout and os.path.exists(target) and not os.path.isfile(target) \
             and not os.path.isdir(target)
-        if self.to_stdout:
+        self.buffer = None
+        self.tmp = None
+        if self.to_stdout or (self.special and seekable):
             self.buffer = io.BytesIO()
-            self.tmp = None
         elif self.special:
-            self.tmp = None
+            pass
         else:
-            d = os.path.dirname(os.path.abspath(target))
+            self._real = os.path.realpath(target) if os.path.islink(target) else target
+            d = os.path.dirname(os.path.abspath(self._real))
             if not os.path.isdir(d):
-                raise UsageError(f"output directory does not exist", path=d)
+                raise UsageError("output directory does not exist", path=d)
             if os.path.isdir(target):
                 raise UsageError("output is a directory", path=target)
-            fd, self.tmp = tempfile.mkstemp(dir=d, prefix=f".{os.path.basename(target)}.", suffix=".tmp")
+            fd, self.tmp = tempfile.mkstemp(dir=d, prefix=f".{os.path.basename(self._real)}.", suffix=".tmp")
             try:
                 # mkstemp makes the file private (0600); give the result the permissions any
                 # new file gets (0666 less the umask), as `cp` or `>` would.
@@ -126,10 +132,10 @@ class AtomicTarget:
 
     @property
     def file(self):
-        """What to hand to ``h5py.File``: the temp path or the in-memory buffer."""
-        if self.special:
-            return self.target
-        return self.buffer if self.to_stdout else self.tmp
+        """What to write to: the temp path, the special target's path, or the in-memory buffer."""
+        if self.buffer is not None:
+            return self.buffer
+        return self.target if self.special else self.tmp
 
     def commit(self) -> None:
         if self.to_stdout:
@@ -137,11 +143,13 @@ class AtomicTarget:
             out.write(self.buffer.getvalue())
             out.flush()
         elif self.special:
-            pass
+            if self.buffer is not None:
+                with open(self.target, "wb") as f:
+                    f.write(self.buffer.getvalue())
         else:
             with open(self.tmp, "rb+") as f:
                 os.fsync(f.fileno())
-            os.replace(self.tmp, self.target)
+            os.replace(self.tmp, self._real)
             self.tmp = None
 
     def abort(self) -> None:
@@ -185,7 +193,7 @@ class StoreWriter:
         self._ds = None
         self._h5 = None
         self._lockcm = None
-        self._target = AtomicTarget(target, stdout=stdout)
+        self._target = AtomicTarget(target, stdout=stdout, seekable=True)
         try:
             if self.append:
                 self._lockcm = _lock(target)

@@ -20,8 +20,9 @@ resampling, power in dB relative to the peak, top_db 80):
   crops/pads to the median length, peak-normalises and writes a compressed HDF5 store).
 
 Both run as subprocesses (interpreter start and imports included, as a user pays them).
-Reported: wall seconds, files/s, × real time (seconds of audio per second), the ratio, and
-peak memory: the largest single process (ru_maxrss) and the peak sum of resident memory
+Reported: wall seconds, files/s, × real time (seconds of audio per second), the ratio, CPU
+seconds of each run (its processes together: less sensitive to other load on the machine
+than wall time), and peak memory: the largest single process (ru_maxrss) and the peak sum of resident memory
 over the process tree (sampled every 50 ms from /proc). audiokit is also run on N/10 files
 to show that its memory does not grow with the number of files.
 
@@ -135,7 +136,8 @@ def timed(cmd: list[str], env: dict | None = None) -> dict:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"bench: {' '.join(cmd[:4])} … failed ({proc.returncode}):\n{err[-2000:]}")
-    return {"wall_s": wall, "max_rss_mib": usage.ru_maxrss / 1024, "peak_tree_rss_mib": peak / 2**20}
+    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "max_rss_mib": usage.ru_maxrss / 1024,
+            "peak_tree_rss_mib": peak / 2**20}
 
 
 def main() -> None:
@@ -194,15 +196,16 @@ def main() -> None:
     print(f"{res['date']} · {res['machine']}\n{res['command']}\n"
           f"{args.n} clips, {audio_s / 60:.1f} min of audio (made in {gen_s:.0f} s); "
           f"1-min load average {res['load_average'][0]} before, {res['load_average'][1]} after\n")
-    print("| run | files | wall s | files/s | × real time | max RSS of one process | peak RSS of the tree |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| run | files | wall s | files/s | × real time | CPU s (all processes) | max RSS of one process "
+          "| peak RSS of the tree |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, key, n in (("plain librosa loop (1 process)", "plain", args.n),
                          ("plain loop, BLAS on 1 thread (OPENBLAS_NUM_THREADS=1)", "plain_one_blas_thread", args.n),
                          (f"audiokit featurize --workers {args.workers}", "audiokit", args.n),
                          (f"audiokit featurize --workers {args.workers}", "audiokit_small", n_small)):
         r = res[key]
         rt = f"{r['x_realtime']:.0f}×" if r.get("x_realtime") else "–"
-        print(f"| {name} | {n} | {r['wall_s']:.1f} | {r['files_per_s']:.1f} | {rt} | "
+        print(f"| {name} | {n} | {r['wall_s']:.1f} | {r['files_per_s']:.1f} | {rt} | {r['cpu_s']:.1f} | "
               f"{r['max_rss_mib']:.0f} MiB | {r['peak_tree_rss_mib']:.0f} MiB |")
     print(f"\naudiokit / plain: {res['speedup']:.2f}× (target ≥ 1.7× on 2 cores); "
           f"audiokit / plain with one BLAS thread: {res['speedup_vs_one_blas_thread']:.2f}×")

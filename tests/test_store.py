@@ -217,3 +217,28 @@ def test_bad_stores_are_refused_with_one_reason(tmp_path):
             open_store(str(p))
         assert reason in ei.value.reason, (name, ei.value.reason)
         assert ei.value.path == str(p)
+
+
+def test_special_targets_and_symlinks(tmp_path):
+    # /dev/null stays a device; a FIFO receives the whole store; a symlink keeps pointing at the store
+    _write("/dev/null", [("a", "a.wav", None, None)])
+    assert os.path.exists("/dev/null") and not os.path.isfile("/dev/null")
+    fifo = tmp_path / "pipe.h5"
+    os.mkfifo(fifo)
+    import threading
+
+    got = {}
+    reader = threading.Thread(target=lambda: got.setdefault("bytes", fifo.read_bytes()))
+    reader.start()
+    _write(fifo, [("a", "a.wav", None, None)])
+    reader.join(timeout=60)
+    with open_store("-", stdin=io.BytesIO(got["bytes"])) as s:
+        assert len(s) == 1
+    real = tmp_path / "real.h5"
+    _write(real, [("a", "a.wav", None, None)])
+    os.symlink("real.h5", tmp_path / "link.h5")
+    _write(tmp_path / "link.h5", [("b", "b.wav", None, None)], append=True)
+    assert os.path.islink(tmp_path / "link.h5")
+    with open_store(str(real)) as s:
+        assert s.paths == ["a.wav", "b.wav"]
+    assert _leftovers(tmp_path) == []
