@@ -7,6 +7,7 @@ store written with ``--workers 8`` is identical to one written with ``--workers 
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import statistics
 from dataclasses import dataclass
@@ -54,12 +55,39 @@ def _one(cfg: FeatureConfig, index: int, item: Item, windows: bool = False) -> R
 _CFG: FeatureConfig | None = None
 
 
+def _die_on_sigterm(signum, frame):
+    """A waiting worker's SIGTERM: give back any queue lock this process holds, then exit.
+
+    An idle pool worker waits for its next job *holding* the task queue's read lock. Killed
+    there by the default action (a SIGTERM to the whole process group, as ``timeout``,
+    ``kill -TERM -PGID`` and batch schedulers send), it never releases it, and the parent's
+    ``Pool.terminate()`` then waits for that lock forever: featurize and predict hung instead
+    of exiting 130 (tests/test_hardening_interrupt.py). Exit is ``os._exit``, which no
+    ``except`` or finaliser can swallow.
+    """
+    f = frame
+    while f is not None:
+        owner = f.f_locals.get("self")
+        for attr in ("_rlock", "_wlock"):
+            lock = getattr(owner, attr, None)
+            sem = getattr(lock, "_semlock", None)
+            try:
+                if sem is not None and sem._is_mine():
+                    lock.release()
+            except Exception:
+                pass
+        f = f.f_back
+    os._exit(128 + signum)
+
+
 def _init_worker(cfg: FeatureConfig) -> None:
     global _CFG
     _CFG = cfg
     # The parent handles Ctrl-C/SIGTERM and tears the pool down; workers must not print tracebacks.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # While waiting for a job, SIGTERM releases the queue lock before exiting (see _die_on_sigterm);
+    # while computing one, it kills at once (the default), as a job may sit in C code for long.
+    signal.signal(signal.SIGTERM, _die_on_sigterm)
     try:  # forked from a parent already limited to one BLAS thread; make sure of it
         from threadpoolctl import threadpool_limits
 
@@ -69,7 +97,11 @@ def _init_worker(cfg: FeatureConfig) -> None:
 
 
 def _work(job: tuple[int, Item, bool]) -> Result:
-    return _one(_CFG, *job)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # computing: no queue lock held, die at once
+    try:
+        return _one(_CFG, *job)
+    finally:
+        signal.signal(signal.SIGTERM, _die_on_sigterm)
 
 
 def featurize_items(cfg: FeatureConfig, items: Sequence[Item], *, workers: int = 1,
