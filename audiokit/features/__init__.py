@@ -203,11 +203,18 @@ def extract(cfg: FeatureConfig, y: np.ndarray) -> np.ndarray:
         raise AudioError("no samples after cropping")
     common = dict(sr=cfg.sr, n_fft=cfg.n_fft, hop_length=cfg.hop_length, n_mels=cfg.n_mels, fmin=cfg.fmin,
                   fmax=cfg.fmax)
-    if cfg.kind == "logmel":
-        return logmel(y, top_db=cfg.top_db, **common)
-    if cfg.kind == "mfcc":
-        return mfcc(y, n_mfcc=cfg.n_mfcc, **common)
-    return mfcc_stats(y, n_mfcc=cfg.n_mfcc, **common)
+    import warnings
+
+    with warnings.catch_warnings():
+        # A clip shorter than n_fft (but at least n_fft/4, checked by the callers) is padded by
+        # librosa on purpose; its "n_fft=... is too large" warning would print two lines of
+        # Python source on stderr per such file.
+        warnings.filterwarnings("ignore", message=r"n_fft=\d+ is too large", category=UserWarning)
+        if cfg.kind == "logmel":
+            return logmel(y, top_db=cfg.top_db, **common)
+        if cfg.kind == "mfcc":
+            return mfcc(y, n_mfcc=cfg.n_mfcc, **common)
+        return mfcc_stats(y, n_mfcc=cfg.n_mfcc, **common)
 
 
 def _clip_window(cfg: FeatureConfig, total: float) -> tuple[float, float | None]:
