@@ -132,6 +132,10 @@ def test_flats_and_stdin(cli, tmp_path):
     p = tone(tmp_path / "cs.wav", 554.37, sr=22050, harmonics=6)
     assert pitch_json(cli, p)["files"][0]["note"] == "C#5"
     assert pitch_json(cli, p, "--flats")["files"][0]["note"] == "Db5"
+    odd = tmp_path / "take [bold]1 ü.wav"  # rich markup and spaces in a name are printed as they are
+    odd.write_bytes(p.read_bytes())
+    body = [ln.split("│") for ln in cli("pitch", odd).stdout.splitlines() if "│" in ln]
+    assert "".join(c[0].strip() for c in body).endswith("take[bold]1ü.wav")  # folded lines lose the spaces
     r = run(["pitch", "-", "--json"], input=p.read_bytes())
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)

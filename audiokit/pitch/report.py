@@ -124,7 +124,9 @@ def _f0_cells(d: dict) -> tuple[str, str, str]:
 
 def render(doc: dict, console) -> None:
     """Print the document as rich tables (the default output)."""
+    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
     t = Table(title=None, show_edge=False, pad_edge=False)
     pair = doc["pair"]
@@ -138,7 +140,7 @@ def render(doc: dict, console) -> None:
         rows = sorted(rows, key=lambda d: d["role"] != "low")
     for d in rows:
         f0, note, cents = _f0_cells(d)
-        cells = [d["path"], f0, note, cents, f"{d['confidence']:.2f}"]
+        cells = [Text(d["path"]), f0, note, cents, f"{d['confidence']:.2f}"]  # a path is not markup
         t.add_row(*(([d["role"]] if pair else []) + cells))
     console.print(t)
     if not pair:
@@ -146,7 +148,7 @@ def render(doc: dict, console) -> None:
     console.print(f"range: {pair['note_low']}–{pair['note_high']} ({pair['range_semitones']:.1f} semitones)")
     restrict = "" if pair["voice"] == "any" else f", {pair['voice']} types only"
     console.print(f"voice type: [bold]{pair['voice_type']}[/bold]  "
-                  f"(k = {pair['k']} nearest, {pair['model']} model{restrict})")
+                  f"(k = {pair['k']} nearest, {escape(pair['model'])} model{restrict})")
     v = Table(show_edge=False, pad_edge=False)
     for col, j in (("voice type", "left"), ("votes", "right"), ("probability", "right"),
                    ("nearest distance", "right")):
