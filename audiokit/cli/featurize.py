@@ -8,7 +8,8 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from audiokit.cli._common import Quiet, SkipErrors, Verbose, Workers, default_workers, guarded, log, progress
+from audiokit.cli._common import (Quiet, SkipErrors, Verbose, Workers, complete_feature_kinds, complete_pitch_methods,
+                                  default_workers, guarded, log, progress)
 
 EPILOG = """\
 Examples:
@@ -44,7 +45,8 @@ def featurize(
         help="Audio files, directories (walked recursively, sorted; hidden files left out), or '-' for "
              "newline-separated paths on stdin. With --merge: stores to join. Not needed with --manifest.",
         show_default=False, metavar="INPUT...")] = None,
-    features: Annotated[str, typer.Option("--features", "-f", help="logmel | mfcc | mfcc-stats | f0-range.")] = "logmel",
+    features: Annotated[str, typer.Option("--features", "-f", help="logmel | mfcc | mfcc-stats | f0-range.",
+                                                       autocompletion=complete_feature_kinds)] = "logmel",
     sr: Annotated[int, typer.Option("--sr", help="Sample rate the audio is resampled to (Hz).")] = 22050,
     n_fft: Annotated[int, typer.Option("--n-fft", help="FFT window length in samples.")] = 2048,
     hop_length: Annotated[int, typer.Option("--hop-length", help="Hop between frames in samples.")] = 512,
@@ -72,7 +74,8 @@ def featurize(
         "--manifest", help="CSV of path,label[,group][,fold] (f0-range: low,high,label[,group]); "
                            "replaces INPUTS.")] = None,
     no_labels: Annotated[bool, typer.Option("--no-labels", help="Write an unlabelled store.")] = False,
-    f0_method: Annotated[str, typer.Option("--f0-method", help="f0-range: pitch estimator (see 'audiokit pitch').")] = "hps",
+    f0_method: Annotated[str, typer.Option("--f0-method", help="f0-range: pitch estimator (see 'audiokit pitch').",
+                                               autocompletion=complete_pitch_methods)] = "hps",
     f0_fmin: Annotated[float, typer.Option("--f0-fmin", help="f0-range: lowest f0 searched (Hz).")] = 50.0,
     f0_fmax: Annotated[float, typer.Option("--f0-fmax", help="f0-range: highest f0 searched (Hz).")] = 2000.0,
     harmonics: Annotated[int, typer.Option("--harmonics", min=1, help="f0-range with hps: harmonics multiplied.")] = 5,

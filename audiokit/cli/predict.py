@@ -31,6 +31,9 @@ its row out), or the model/store cannot be used; 2 bad flags.
 """
 
 
+FORMATS = ("csv", "jsonl", "table")
+
+
 def register(app: typer.Typer) -> None:
     app.command("predict", epilog=EPILOG, no_args_is_help=True)(predict)
 
@@ -43,7 +46,8 @@ def predict(
              "on stdin, or one feature store.", show_default=False)],
     output: Annotated[Optional[str], typer.Option(
         "--output", "-o", help="Write to this file (atomically) instead of stdout.")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="csv | jsonl | table.")] = "csv",
+    fmt: Annotated[str, typer.Option("--format", help="csv | jsonl | table.",
+                                     autocompletion=lambda: list(FORMATS))] = "csv",
     top_k: Annotated[int, typer.Option("--top-k", min=1, help="Report the k most probable classes.")] = 1,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1,
                                             help="Items (windows) per model call.")] = 256,
@@ -59,7 +63,7 @@ def predict(
     from audiokit.predict import Writer, predict_files, predict_store, read_stdin_input, sniff_hdf5
     from audiokit.store import AtomicTarget, open_store
 
-    if fmt not in ("csv", "jsonl", "table"):
+    if fmt not in FORMATS:
         raise UsageError(f"--format must be csv, jsonl or table, got {fmt!r}")
     if model == "-":
         raise UsageError("MODEL must be a file (stdin is for the inputs)")

@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from audiokit.cli._common import Device, Json, Quiet, Seed, Verbose, guarded, log, write_json
+from audiokit.cli._common import Device, Json, Quiet, Seed, Verbose, complete_model_kinds, guarded, log, write_json
 
 EPILOG = """\
 Examples:
@@ -60,7 +60,8 @@ def train(
     output: Annotated[str, typer.Option("--output", "-o", help="Model file to write; '-' writes it to stdout.")],
     model: Annotated[str, typer.Option("--model", "-m", help="knn | svm | mlp | logreg (scikit-learn, CPU) or "
                                                              "resnet18 | resnet34 | resnet50 | specresnet "
-                                                             "(PyTorch).")] = "knn",
+                                                             "(PyTorch).",
+                                            autocompletion=complete_model_kinds)] = "knn",
     val_split: Annotated[Optional[float], typer.Option(
         "--val-split", help="Fraction held out for validation (stratified, group-aware); 0 = none. "
                             "Default 0.2 unless --folds is given.")] = None,
