@@ -135,7 +135,7 @@ def test_flats_and_stdin(cli, tmp_path):
     odd = tmp_path / "take [bold]1 ü.wav"  # rich markup and spaces in a name are printed as they are
     odd.write_bytes(p.read_bytes())
     body = [ln.split("│") for ln in cli("pitch", odd).stdout.splitlines() if "│" in ln]
-    assert "".join(c[0].strip() for c in body).endswith("take[bold]1ü.wav")  # folded lines lose the spaces
+    assert "".join(c[0].strip() for c in body).replace(" ", "").endswith("take[bold]1ü.wav")  # maybe folded
     r = run(["pitch", "-", "--json"], input=p.read_bytes())
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
