@@ -87,13 +87,13 @@ def test_specresnet_learns_through_the_whole_cli_chain(tones, tmp_path, cli):
     audio, store = tones
     model = tmp_path / "spec.h5"
     r = run(f"audiokit featurize {audio} {' '.join(FEATURE_FLAGS[:-1])} '{FEATURE_FLAGS[-1]}' -o - -q "
-            f"| audiokit train - -o {model} --model specresnet --epochs 6 --batch-size 8 --plot {tmp_path / 'c.png'} "
+            f"| audiokit train - -o {model} --model specresnet --epochs 4 --batch-size 8 --plot {tmp_path / 'c.png'} "
             "--json", shell=True, env=ENV)
     assert r.returncode == 0, r.stderr.decode()
     rep = _json(r.stdout)
     val = rep["validation"]
     assert val["grouped"] and rep["n_groups"] == 4
-    assert val["accuracy"] >= 0.9, rep["history"]["rows"]  # a held-out speaker, within 6 epochs
+    assert val["accuracy"] >= 0.9, rep["history"]["rows"]  # a held-out speaker, within 4 epochs
     assert rep["n_parameters"] > 1_000_000 and rep["params"]["widths"] == [64, 96, 128, 256]
     epoch_lines = [ln for ln in r.stderr.decode().splitlines() if " epoch " in f" {ln}" and "samples/s" in ln]
     assert len(epoch_lines) == rep["history"]["epochs_run"] and "val acc" in epoch_lines[0]
@@ -118,7 +118,7 @@ def test_specresnet_learns_through_the_whole_cli_chain(tones, tmp_path, cli):
 def test_resnet18_from_scratch_learns(tones, tmp_path, cli):
     _, store = tones
     out = tmp_path / "r18.h5"
-    res = cli("train", store, "-o", out, "--model", "resnet18", "--pretrained", "none", "--epochs", "5",
+    res = cli("train", store, "-o", out, "--model", "resnet18", "--pretrained", "none", "--epochs", "3",
               "--batch-size", "8", "--checkpoint", "none", "--json")
     rep = _json(res.stdout)
     assert rep["validation"]["accuracy"] >= 0.9, rep["history"]["rows"]
