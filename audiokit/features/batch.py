@@ -80,6 +80,18 @@ def _die_on_sigterm(signum, frame):
     os._exit(128 + signum)
 
 
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this worker when the parent dies (``kill -9`` of featurize or predict), so
+    no orphan keeps decoding and then prints a BrokenPipeError traceback on the user's terminal."""
+    try:
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except Exception:  # not Linux, or no prctl: orphans end at their next write, as before
+        pass
+
+
 def _init_worker(cfg: FeatureConfig) -> None:
     global _CFG
     _CFG = cfg
@@ -88,6 +100,7 @@ def _init_worker(cfg: FeatureConfig) -> None:
     # While waiting for a job, SIGTERM releases the queue lock before exiting (see _die_on_sigterm);
     # while computing one, it kills at once (the default), as a job may sit in C code for long.
     signal.signal(signal.SIGTERM, _die_on_sigterm)
+    _die_with_parent()
     try:  # forked from a parent already limited to one BLAS thread; make sure of it
         from threadpoolctl import threadpool_limits
 
