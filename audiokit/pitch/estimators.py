@@ -12,7 +12,7 @@ Methods
 -------
 ``hps``   The paper: the whole (peak-normalised, mono) signal, Hamming window, one FFT
           zero-padded for resolution, product of ``harmonics`` downsampled magnitude
-          spectra, peak in [fmin, fmax] with parabolic interpolation, then the
+          spectra, peak in [fmin, fmax] refined by interpolation, then the
           octave-error guard (:func:`_octave_guard`).
           Frame by frame (``--frames``), the same HPS runs on short frames (:func:`shps`).
 ``yin``   YIN on short frames (cumulative-mean-normalised difference, absolute
@@ -37,7 +37,7 @@ DEFAULT_METHOD = "yin"
 HOP_SECONDS = 0.01
 #: Frames quieter than this (dB below the loudest frame of the file) are silence.
 SILENCE_DB = 40.0
-#: YIN: absolute threshold on the normalised difference (the paper's 0.1–0.2).
+#: YIN: absolute threshold on the normalised difference (de Cheveigné & Kawahara use 0.1–0.2).
 YIN_THRESHOLD = 0.15
 #: YIN: a frame is voiced when its best normalised difference is below this.
 YIN_VOICING = 0.35
@@ -350,7 +350,8 @@ def hps(y: np.ndarray, *, sr: int, fmin: float = 50.0, fmax: float = 2000.0, har
 def shps(y: np.ndarray, *, sr: int, fmin: float = 50.0, fmax: float = 2000.0, harmonics: int = 5,
          hop_length: int | None = None) -> F0Result:
     """Short-time HPS: :func:`hps` on Hamming-windowed frames of about four periods of
-    ``fmin`` (at least 40 ms), zero-padded 4×; the file's f0 is the median of voiced frames."""
+    ``fmin`` (at least 40 ms), zero-padded 4×; its F0Result.f0 summarises the voiced frames
+    as YIN's does (:func:`analyze` reports the whole-signal :func:`hps` f0 instead)."""
     fmin, fmax = check_band(sr=sr, fmin=fmin, fmax=fmax)
     x = np.asarray(y, dtype=np.float64)
     hop = hop_length or max(1, int(round(HOP_SECONDS * sr)))
