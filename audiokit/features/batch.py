@@ -138,7 +138,11 @@ def featurize_items(cfg: FeatureConfig, items: Sequence[Item], *, workers: int =
         pool = ctx.Pool(min(workers, len(jobs)), initializer=_init_worker, initargs=(cfg,))
         try:
             yield from pool.imap(_work, jobs, chunksize=max(1, min(chunksize, len(jobs) // (4 * workers) or 1)))
+            # A finished run: the workers leave on the pool's end-of-work sentinels. Only an
+            # aborted run (an error, Ctrl-C) needs terminate(), whose SIGTERM can catch an idle
+            # worker holding the task queue's lock (a finished 300-file run once hung there).
             pool.close()
+            pool.join()
         finally:
             pool.terminate()
             pool.join()
