@@ -10,6 +10,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from audiokit import _gen
-from conftest import AUDIOKIT, run
+from conftest import AUDIOKIT
 
 COMMANDS = [name for name, _, _ in _gen.subcommands()]
 PY = sys.executable
@@ -26,8 +27,19 @@ _PIPELINE: dict = {}
 
 
 def sh(script: str, cwd, timeout=300) -> subprocess.CompletedProcess:
-    res = run(script, shell=True, cwd=cwd, timeout=timeout)
-    res.out, res.err = res.stdout.decode(), res.stderr.decode()
+    """``bash -o pipefail -c SCRIPT`` in its own session: a hang kills every process of the pipeline."""
+    e = dict(os.environ)
+    e["PATH"] = os.path.dirname(sys.executable) + os.pathsep + e.get("PATH", "")
+    p = subprocess.Popen(["bash", "-o", "pipefail", "-c", script], cwd=cwd, env=e, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        stdout, stderr = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        stdout, stderr = p.communicate()
+        pytest.fail(f"ran over {timeout} s: {script}\n{stderr.decode()[-2000:]}")
+    res = subprocess.CompletedProcess(p.args, p.returncode, stdout, stderr)
+    res.out, res.err = stdout.decode(), stderr.decode()
     return res
 
 
