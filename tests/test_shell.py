@@ -132,10 +132,12 @@ def test_broken_pipe_ends_quietly(work):
 
 def test_terminal_on_stdin_is_a_usage_error_not_a_hang(work):
     """'-' where data is expected, with a terminal (a pty) on stdin: exit 2 with one line."""
-    # the three readers of stdin: a path list (featurize), HDF5 bytes (train, info; eval uses the
-    # same reader), a path list or a store (predict)
+    # the readers of stdin: a path list (featurize), HDF5 bytes (train, info; eval uses the same
+    # reader), a path list or a store (predict), audio bytes (pitch)
     cases = [["featurize", "-", "-o", "x.h5"], ["train", "-", "-o", "x.h5"], ["info", "-"],
              ["predict", "m.h5", "-"]]
+    if "pitch" in COMMANDS:
+        cases.append(["pitch", "-"])  # audio bytes on stdin
 
     def one(args):
         master, slave = os.openpty()
