@@ -321,10 +321,11 @@ def _train(run: TrainRun, options: dict, dist, device) -> dict:
                           on_epoch=on_epoch)
             except Interrupted as exc:
                 if dist.main:
+                    where = (f"after epoch {exc.epoch}" if exc.step == 0 else
+                             f"in epoch {exc.epoch + 1} after step {exc.step}") + (f" of {job.label}" if job.label else "")
                     if exc.checkpoint:
-                        log.warning(f"train: stopped at epoch {exc.epoch + 1}, step {exc.step}; checkpoint "
-                                    f"{exc.checkpoint}; continue with: audiokit train {run.store} -o {run.output} "
-                                    f"--model {kind} --resume {exc.checkpoint}")
+                        log.warning(f"train: stopped {where}; checkpoint {exc.checkpoint}; continue with: audiokit "
+                                    f"train {run.store} -o {run.output} --model {kind} --resume {exc.checkpoint}")
                     else:
                         log.warning("train: stopped; no checkpoint written (the model goes to stdout: give "
                                     "--checkpoint PATH to be able to resume)")
@@ -406,6 +407,15 @@ def _train(run: TrainRun, options: dict, dist, device) -> dict:
                     "input_stats": net.frontend.stats()}
     clf.metrics = {key: report[key] for key in ("validation", "cv", "test") if key in report}
     clf.metrics["history"] = {k: report["history"][k] for k in ("best_epoch", "epochs_run", "stopped_early")}
+    # Flat headline figures too, for 'audiokit info' and quick greps.
+    if "validation" in report:
+        clf.metrics["val_accuracy"] = report["validation"]["accuracy"]
+    if "cv" in report:
+        clf.metrics["cv_accuracy"] = rep.format_pm(report["cv"]["accuracy"]["mean"], report["cv"]["accuracy"]["std"])
+    if "test" in report:
+        clf.metrics["test_accuracy"] = report["test"]["accuracy"]
+    clf.metrics["best_epoch"] = res.best_epoch
+    clf.metrics["epochs_run"] = res.epochs_run
     from audiokit.modelfile import save_model
 
     save_model(run.output, clf.to_modelfile())
