@@ -84,6 +84,10 @@ def read_state_file(path: str) -> dict:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
+        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+            # torch's own message goes on to suggest weights_only=False, i.e. running the file's code.
+            raise AudiokitError("refusing it: it holds objects other than tensors and plain data (a pickle "
+                                "that could run code); audiokit loads weights only", path=path) from None
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise AudiokitError(f"not a loadable PyTorch state dict ({type(exc).__name__}: {first[:200]})",
                             path=path) from None
