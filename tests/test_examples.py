@@ -80,6 +80,7 @@ def test_example_commands_use_current_flags(name):
         cmd.make_context(command, argv, parent=ctx).close()  # raises on an unknown flag or bad value
 
 
+@pytest.mark.slow  # 20-45 s each on 2 busy cores: mostly torch/librosa start-up per command
 def test_instruments_resnet18(tmp_path):
     from audiokit.demo import make_instruments
 
@@ -95,6 +96,7 @@ def test_instruments_resnet18(tmp_path):
         assert (out / f).is_file(), f
 
 
+@pytest.mark.slow  # 20-45 s each on 2 busy cores: mostly torch/librosa start-up per command
 def test_emotion_specresnet_cross_validation(tmp_path):
     from audiokit.demo import make_emotions
 
@@ -112,6 +114,7 @@ def test_emotion_specresnet_cross_validation(tmp_path):
         assert (out / f).is_file(), f
 
 
+@pytest.mark.slow  # 20-45 s each on 2 busy cores: mostly torch/librosa start-up per command
 def test_vocal_range_knn_sweep(tmp_path):
     from audiokit.demo import make_voices
 
