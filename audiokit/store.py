@@ -195,9 +195,13 @@ class StoreWriter:
         self._lockcm = None
         self._target = AtomicTarget(target, stdout=stdout, seekable=True)
         try:
-            if self.append:
+            if append:
+                # Lock before looking: two --append runs on a store that does not exist yet would
+                # otherwise both create it, and the later rename would drop the other's items.
                 self._lockcm = _lock(target)
                 self._lockcm.__enter__()
+                self.append = os.path.exists(target)
+            if self.append:
                 self._open_for_append(target)
             else:
                 self._h5 = _h5().File(self._target.file, "w", libver=LIBVER)
@@ -371,6 +375,14 @@ class Store:
     until :meth:`load_features` (or :attr:`X`) reads them."""
 
     def __init__(self, h5, name: str, *, keep_open=None):
+        try:
+            self._read(h5, name, keep_open)
+        except StoreError:
+            raise
+        except Exception as exc:  # a damaged file fails deep inside HDF5 (KeyError, RuntimeError, OSError)
+            raise StoreError(f"corrupt store ({type(exc).__name__}: {exc})", path=name) from exc
+
+    def _read(self, h5, name: str, keep_open) -> None:
         self._h5 = h5
         self._keep = keep_open
         self.name = name
@@ -382,6 +394,7 @@ class Store:
         if version > FORMAT_VERSION:
             raise StoreError(f"store format version {version} is newer than this audiokit reads "
                              f"({FORMAT_VERSION}); upgrade audiokit", path=name)
+        _check_datasets(h5, name)
         try:
             self.config = FeatureConfig.from_json(_attr_str(a["feature_config"]))
         except Exception as exc:
@@ -476,6 +489,48 @@ class Store:
         self.close()
 
 
+#: The datasets a store may have; every one the reader uses is checked by :func:`_check_datasets`.
+DATASETS = ("features", "labels", "paths", "paths2", "class_names", "groups", "folds", "durations")
+#: Largest total of dataset bytes a store may claim relative to its size (gzip stays far below).
+MAX_EXPANSION = 1000
+
+
+def _check_datasets(h5, name: str) -> None:
+    """Refuse what a hostile or damaged store could use against the reader, before reading any
+    data: links (to other files, or loops), datasets stored in other files (external raw
+    storage, virtual datasets: reading them would read arbitrary local files), non-numeric
+    features, and sizes the file cannot hold (a 20 KB file claiming 10^9 items would make the
+    reader allocate tens of GB)."""
+    h5py = _h5()
+    budget = MAX_EXPANSION * max(_file_size(h5), 1 << 20)
+    total = 0
+    for key in DATASETS:
+        link = h5.get(key, getlink=True)
+        if link is None:
+            continue
+        if not isinstance(link, h5py.HardLink):
+            raise StoreError(f"refusing '{key}': a link to {'another file' if isinstance(link, h5py.ExternalLink) else 'another object'}; "
+                             "stores hold their own datasets", path=name)
+        ds = h5[key]
+        if not isinstance(ds, h5py.Dataset):
+            raise StoreError(f"'{key}' is not a dataset", path=name)
+        if ds.external or ds.is_virtual:
+            raise StoreError(f"refusing '{key}': its data lives in other files", path=name)
+        if key in ("features", "labels", "folds", "durations") and ds.dtype.kind not in "biuf":
+            raise StoreError(f"dataset '{key}' has non-numeric type {ds.dtype}", path=name)
+        total += int(np.prod(ds.shape, dtype=np.float64)) * max(ds.dtype.itemsize, 1)
+        if total > budget:
+            raise StoreError(f"dataset '{key}' of shape {ds.shape} claims more data than a file of "
+                             f"{_file_size(h5)} bytes can hold; refusing it", path=name)
+
+
+def _file_size(h5) -> int:
+    try:
+        return int(h5.id.get_filesize())
+    except Exception:
+        return 0
+
+
 def _attr_str(v) -> str:
     if v is None:
         return ""
@@ -512,9 +567,15 @@ def open_h5(path: str, *, what: str, error=StoreError, stdin=None):
             raise error("permission denied", path=path)
     src = read_input_bytes(path, stdin) if path == "-" else path
     try:
-        return h5py.File(src, "r"), name
+        h5 = h5py.File(src, "r")
     except Exception as exc:
         raise error(f"not a readable {what} (not HDF5, or truncated)", path=name) from exc
+    try:
+        h5.attrs.get("format")  # a damaged root object (bit flips) fails here, deep in HDF5
+    except Exception as exc:
+        h5.close()
+        raise error(f"corrupt {what} ({type(exc).__name__}: {exc})", path=name) from exc
+    return h5, name
 
 
 def open_store(path: str, *, stdin=None) -> Store:
