@@ -146,6 +146,11 @@ def from_h5(h5, name: str) -> ModelFile:
                 raise
             except Exception as exc:
                 raise ModelFileError(f"unreadable model metadata ({type(exc).__name__}: {exc})", path=name) from exc
+            from audiokit.models import KINDS  # the registry's names only (no torch, no sklearn)
+
+            if mf.kind not in KINDS:
+                raise ModelFileError(f"unknown model kind {mf.kind!r}; this audiokit knows {', '.join(KINDS)}",
+                                     path=name)
             if "arrays" in h5:
                 budget = MAX_EXPANSION * max(_file_size(h5), 1 << 20)
                 mf.arrays = _read_arrays(h5["arrays"], name, budget, h5py)
@@ -186,7 +191,10 @@ def _read_arrays(group, name: str, budget: int, h5py) -> dict[str, np.ndarray]:
             if total > budget:
                 raise ModelFileError(f"array {prefix}{key} claims {nbytes} bytes, more than the file can hold",
                                      path=name)
-            out[f"{prefix}{key}"] = obj[()]
+            arr = obj[()]
+            if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+                raise ModelFileError(f"array {prefix}{key} contains NaN or infinite values", path=name)
+            out[f"{prefix}{key}"] = arr
 
     visit(group, "")
     return out
