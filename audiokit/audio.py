@@ -17,7 +17,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -265,6 +265,55 @@ class AudioFile:
         if normalize:
             y = peak_normalize(y)
         return np.ascontiguousarray(y, dtype=np.float32), int(sr)
+
+    def stream(self, *, sr: int | None = None, block_frames: int = BLOCK_FRAMES) -> Iterator[np.ndarray]:
+        """The whole file as consecutive mono float32 blocks at ``sr``, for analyses whose memory
+        must not grow with the file's length (mfcc-stats of a long recording).
+
+        Channels are folded by their mean and the blocks are resampled as one stream (soxr's
+        streaming API gives the same samples as the one-shot resampler; the total length is
+        that of :func:`resample`), so the blocks put together equal ``read(sr=sr)``.
+
+        Raises
+        ------
+        AudioError
+            Decoding failed, the file has no samples, or a sample is NaN or infinite.
+        """
+        p = self.path
+        native = self.info.sr
+        rs = None
+        if sr is not None and sr != native:
+            import soxr
+
+            rs = soxr.ResampleStream(native, sr, 1, dtype="float32", quality="HQ")
+        n_in = n_out = 0
+        try:
+            if self._f.seekable():
+                self._f.seek(0)
+            for b in self._f.blocks(blocksize=block_frames, dtype="float32", always_2d=True):
+                y = b[:, 0].copy() if b.shape[1] == 1 else b.mean(axis=1, dtype=np.float32)
+                if not np.isfinite(y).all():
+                    raise AudioError("contains NaN or infinite samples", path=p)
+                n_in += len(y)
+                if rs is not None:
+                    y = rs.resample_chunk(y, last=False)
+                if len(y):
+                    n_out += len(y)
+                    yield y
+            if rs is not None:
+                tail = rs.resample_chunk(np.zeros(0, np.float32), last=True)
+                want = int(math.ceil(n_in * float(sr) / native)) - n_out
+                tail = tail[:max(want, 0)] if len(tail) >= want else np.pad(tail, (0, want - len(tail)))
+                if len(tail):
+                    yield np.asarray(tail, dtype=np.float32)
+        except AudioError:
+            raise
+        except MemoryError:
+            raise AudioError("out of memory while decoding", path=p) from None
+        except Exception as exc:
+            raise AudioError(f"decoding failed ({_exc_text(exc)})", path=p) from exc
+        if n_in == 0:
+            raise AudioError("no audio samples (zero-length)", path=p)
 
     def close(self) -> None:
         f = getattr(self, "_f", None)

@@ -257,8 +257,21 @@ def load_clip(cfg: FeatureConfig, path: str) -> np.ndarray:
     return _load_clip_info(cfg, path)[0]
 
 
+#: mfcc-stats of a file longer than this (seconds) are computed block by block from a stream of
+#: the file (:func:`_mfcc_stats_stream`), so memory does not grow with the length of a recording.
+STREAM_SECONDS = 600.0
+#: STFT frames per block of the streamed computation (about 12 s at 22.05 kHz, hop 512).
+STREAM_FRAMES = 512
+
+
 def _extract_file_info(cfg: FeatureConfig, path: str):
     """:func:`extract_file` that also returns the file's :class:`~audiokit.audio.AudioInfo`."""
+    if cfg.kind == "mfcc-stats" and cfg.duration is None:
+        from audiokit import audio
+
+        with audio.AudioFile(path) as f:
+            if f.duration > STREAM_SECONDS:
+                return _mfcc_stats_stream(cfg, f), f.info
     y, info = _load_clip_info(cfg, path)
     if y.shape[-1] < cfg.n_fft // 4 and cfg.duration is None:
         raise AudioError(f"too short ({y.shape[-1]} samples at {cfg.sr} Hz) for n_fft={cfg.n_fft}", path=path)
@@ -269,6 +282,83 @@ def _extract_file_info(cfg: FeatureConfig, path: str):
     if not np.isfinite(feats).all():
         raise AudioError("features are not finite", path=path)
     return feats, info
+
+
+def _mel_power_stream(cfg: FeatureConfig, f, *, scale: float = 1.0):
+    """The power mel spectrogram of a whole open file, ``(n_mels, frames)`` blocks in order.
+
+    Frames are cut exactly as ``librosa.stft(y, center=True, pad_mode="constant")`` cuts the
+    whole signal (``n_fft // 2`` zeros before and after; ``1 + n // hop`` frames), each block
+    by ``librosa.stft(center=False)`` on its stretch of samples, so only one block of the
+    signal and of the spectrogram is in memory at a time. ``scale`` divides the samples first
+    (peak normalisation).
+    """
+    import librosa
+
+    n_fft, hop = cfg.n_fft, cfg.hop_length
+    basis = _mel_basis(cfg.sr, n_fft, cfg.n_mels, float(cfg.fmin), None if cfg.fmax is None else float(cfg.fmax))
+    buf = np.zeros(n_fft // 2, np.float32)  # padded samples from frame `t`'s start on
+    t = n = 0
+
+    def frames(buf: np.ndarray, k: int) -> np.ndarray:
+        out = []
+        for j in range(0, k, STREAM_FRAMES):  # at most STREAM_FRAMES frames of STFT at a time
+            kk = min(STREAM_FRAMES, k - j)
+            seg = buf[j * hop: j * hop + (kk - 1) * hop + n_fft]
+            S = np.abs(librosa.stft(seg, n_fft=n_fft, hop_length=hop, center=False)) ** 2
+            out.append(basis @ S)
+        return np.concatenate(out, axis=1)
+
+    block = max(n_fft, int(STREAM_FRAMES * hop * f.info.sr / cfg.sr))  # native frames per read
+    for y in f.stream(sr=cfg.sr, block_frames=block):
+        if scale != 1.0:
+            y = y / scale
+        n += len(y)
+        buf = np.concatenate([buf, y])
+        k = (len(buf) - n_fft) // hop + 1 if len(buf) >= n_fft else 0
+        if k > 0:
+            yield frames(buf, k)
+            t += k
+            buf = buf[k * hop:]
+    buf = np.concatenate([buf, np.zeros(n_fft // 2, np.float32)])
+    k = 1 + n // hop - t
+    if k > 0:
+        yield frames(buf, k)
+
+
+def _mfcc_stats_stream(cfg: FeatureConfig, f) -> np.ndarray:
+    """:func:`mfcc_stats` of a whole long file in memory that does not grow with its length.
+
+    Two passes over the file: the first finds the peak (for ``normalize``) and the loudest mel
+    bin (``power_to_db``'s ``top_db`` floor is relative to it), the second turns each block into
+    MFCCs exactly as :func:`mfcc` does and adds them up (float64 sums for the mean and standard
+    deviation). Equals :func:`mfcc_stats` on the whole signal to float rounding (the tests hold
+    it to 1e-3 relative).
+    """
+    import scipy.fft
+
+    peak = 0.0
+    for y in f.stream(sr=cfg.sr, block_frames=max(cfg.n_fft, int(STREAM_FRAMES * cfg.hop_length * f.info.sr / cfg.sr))):
+        peak = max(peak, float(np.max(np.abs(y))))
+    scale = peak if (cfg.normalize and peak > 0) else 1.0
+    amin, top_db = 1e-10, 80.0  # librosa.power_to_db's defaults, as mfcc() uses them
+    smax = max(float(S.max()) for S in _mel_power_stream(cfg, f, scale=scale))
+    floor = 10.0 * np.log10(max(amin, smax)) - top_db
+    total = np.zeros(cfg.n_mfcc)
+    squares = np.zeros(cfg.n_mfcc)
+    count = 0
+    for S in _mel_power_stream(cfg, f, scale=scale):
+        db = np.maximum(10.0 * np.log10(np.maximum(amin, S)), floor)
+        m = scipy.fft.dct(db, axis=-2, type=2, norm="ortho")[: cfg.n_mfcc].astype(np.float32).astype(np.float64)
+        total += m.sum(axis=1)
+        squares += (m * m).sum(axis=1)
+        count += m.shape[1]
+    mean = total / count
+    std = np.sqrt(np.maximum(squares / count - mean * mean, 0.0))
+    out = np.concatenate([mean, std]).astype(np.float32)
+    if not np.isfinite(out).all():
+        raise AudioError("features are not finite", path=f.path)
+    return out
 
 
 def extract_file(cfg: FeatureConfig, path: str) -> np.ndarray:
