@@ -84,12 +84,17 @@ def read_state_file(path: str) -> dict:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
-            # torch's own message goes on to suggest weights_only=False, i.e. running the file's code.
+        msg = str(exc)
+        if "Unsupported global" in msg:
+            # A class or function reference in the pickle: torch's own message goes on to suggest
+            # weights_only=False, i.e. running the file's code, so it is not repeated.
             raise AudiokitError("refusing it: it holds objects other than tensors and plain data (a pickle "
                                 "that could run code); audiokit loads weights only", path=path) from None
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise AudiokitError(f"not a loadable PyTorch state dict ({type(exc).__name__}: {first[:200]})",
+        # Keep torch's specific reason ("Unsupported operand 110", "invalid load key"), never its advice.
+        lines = [ln.strip() for ln in msg.splitlines() if ln.strip()]
+        detail = next((ln for ln in lines if ln.startswith(("Unsupported", "invalid", "PytorchStreamReader"))),
+                      lines[0] if lines and "weights_only" not in lines[0] else type(exc).__name__)
+        raise AudiokitError(f"not a loadable PyTorch state dict ({detail[:200]})",
                             path=path) from None
     for key in ("state_dict", "model"):
         if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
