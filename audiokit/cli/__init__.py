@@ -5,7 +5,6 @@ standard library at the top; the library (numpy, librosa, h5py, torch) is import
 inside each command, so ``audiokit --help`` and ``audiokit pitch`` start fast.
 """
 
-from __future__ import annotations
 
 from typing import Annotated, Optional
 

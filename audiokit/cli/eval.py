@@ -1,6 +1,5 @@
 """``audiokit eval``: score a model on a labelled store."""
 
-from __future__ import annotations
 
 from typing import Annotated, Optional
 

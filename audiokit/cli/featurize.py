@@ -1,6 +1,5 @@
 """``audiokit featurize``: audio files → an HDF5 feature store."""
 
-from __future__ import annotations
 
 import contextlib
 import sys

@@ -1,6 +1,5 @@
 """``audiokit info``: what a store or a model file holds."""
 
-from __future__ import annotations
 
 from typing import Annotated
 

@@ -1,6 +1,5 @@
 """``audiokit pitch``: f0 and note of one file; f0 range and voice type of a low/high pair."""
 
-from __future__ import annotations
 
 import sys
 from typing import Annotated, List, Optional

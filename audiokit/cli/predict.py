@@ -1,6 +1,5 @@
 """``audiokit predict``: classify audio files (or a store's items) with a trained model."""
 
-from __future__ import annotations
 
 import sys
 import time

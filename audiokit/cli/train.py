@@ -6,7 +6,6 @@ knn/svm/mlp/logreg, ``audiokit.training.deep`` for the PyTorch kinds). To add fl
 kind: add the parameters below in that kind's block and put them in its options dict.
 """
 
-from __future__ import annotations
 
 import sys
 from typing import Annotated, Optional
