@@ -140,6 +140,28 @@ def timed(cmd: list[str], env: dict | None = None) -> dict:
             "peak_tree_rss_mib": peak / 2**20}
 
 
+def _spin(n: int) -> int:
+    s = 0
+    for i in range(n):
+        s += i * i
+    return s
+
+
+def parallel_capacity(n: int = 3_000_000) -> float:
+    """How many cores this machine gives right now: a pure-Python loop in 2 processes against 1
+    (2.0 on an idle 2-core machine; about 1.0 when something else holds a core)."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    times = []
+    for w in (1, 2):
+        t = time.perf_counter()
+        with ctx.Pool(w) as p:
+            p.map(_spin, [n] * 4 * w)
+        times.append((time.perf_counter() - t) / w)
+    return round(times[0] / times[1] * 1.0, 2)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=3000, help="number of clips (default 3000)")
@@ -161,6 +183,7 @@ def main() -> None:
         listing = work / "files.txt"
         listing.write_text("\n".join(paths) + "\n", encoding="utf-8")
         load_before = os.getloadavg()[0]
+        capacity_before = parallel_capacity()
         plain = timed([sys.executable, "-c", PLAIN, str(listing)])
         plain1 = timed([sys.executable, "-c", PLAIN, str(listing)], env=ONE_THREAD)
         ak = [sys.executable, "-m", "audiokit", "featurize", "--features", "logmel", "--workers",
@@ -169,6 +192,7 @@ def main() -> None:
         ours_small = timed(ak + [str(small), "-o", str(work / "small.h5")])
         n_small = sum(1 for _ in small.rglob("*.wav"))
         load_after = os.getloadavg()[0]
+        capacity_after = parallel_capacity()
     finally:
         if not args.dir:
             shutil.rmtree(work, ignore_errors=True)
@@ -182,6 +206,7 @@ def main() -> None:
         "audio_seconds": round(audio_s, 1),
         "generate_s": round(gen_s, 1),
         "load_average": [round(load_before, 1), round(load_after, 1)],
+        "parallel_capacity": [capacity_before, capacity_after],
         "plain": _rates(plain, args.n, audio_s),
         "plain_one_blas_thread": _rates(plain1, args.n, audio_s),
         "audiokit": _rates(ours, args.n, audio_s),
@@ -195,7 +220,9 @@ def main() -> None:
         return
     print(f"{res['date']} · {res['machine']}\n{res['command']}\n"
           f"{args.n} clips, {audio_s / 60:.1f} min of audio (made in {gen_s:.0f} s); "
-          f"1-min load average {res['load_average'][0]} before, {res['load_average'][1]} after\n")
+          f"1-min load average {res['load_average'][0]} before, {res['load_average'][1]} after; "
+          f"cores available (2-process speed-up of a pure-Python loop) {capacity_before} before, "
+          f"{capacity_after} after\n")
     print("| run | files | wall s | files/s | × real time | CPU s (all processes) | max RSS of one process "
           "| peak RSS of the tree |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
