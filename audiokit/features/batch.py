@@ -81,13 +81,18 @@ def _die_on_sigterm(signum, frame):
 
 
 def _die_with_parent() -> None:
-    """Linux: SIGKILL this worker when the parent dies (``kill -9`` of featurize or predict), so
-    no orphan keeps decoding and then prints a BrokenPipeError traceback on the user's terminal."""
+    """Linux: SIGTERM this worker when the parent dies (``kill -9`` of featurize or predict), so
+    no orphan keeps decoding and then prints a BrokenPipeError traceback on the user's terminal.
+
+    SIGTERM, not SIGKILL: the signal also comes when the parent *thread* that forked the worker
+    ends (the pool's own thread forks replacement workers), and SIGTERM lets a waiting worker
+    give back the queue lock first (:func:`_die_on_sigterm`).
+    """
     try:
         import ctypes
 
         PR_SET_PDEATHSIG = 1
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
     except Exception:  # not Linux, or no prctl: orphans end at their next write, as before
         pass
 
@@ -117,6 +122,10 @@ def _work(job: tuple[int, Item, bool]) -> Result:
         signal.signal(signal.SIGTERM, _die_on_sigterm)
 
 
+def _work_chunk(chunk: list) -> list[Result]:
+    return [_work(job) for job in chunk]
+
+
 def featurize_items(cfg: FeatureConfig, items: Sequence[Item], *, workers: int = 1,
                     chunksize: int = 4, windows: bool = False) -> Iterator[Result]:
     """Yield a :class:`Result` per item, in item order, computed by ``workers`` processes.
@@ -135,17 +144,100 @@ def featurize_items(cfg: FeatureConfig, items: Sequence[Item], *, workers: int =
 
         _warm_up(cfg)
         ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+        before = set(mp.active_children())
         pool = ctx.Pool(min(workers, len(jobs)), initializer=_init_worker, initargs=(cfg,))
         try:
-            yield from pool.imap(_work, jobs, chunksize=max(1, min(chunksize, len(jobs) // (4 * workers) or 1)))
+            started = [p for p in mp.active_children() if p not in before]
+            # Jobs go out in chunks made here, one chunk per task: Pool.imap with chunksize > 1
+            # returns a plain generator, which has no next(timeout) to check on the workers with.
+            size = max(1, min(chunksize, len(jobs) // (4 * workers) or 1))
+            chunks = [jobs[k:k + size] for k in range(0, len(jobs), size)]
+            results = pool.imap(_work_chunk, chunks)
+            done = 0
+            while True:
+                try:
+                    chunk = results.next(timeout=1.0)
+                except StopIteration:
+                    break
+                except mp.TimeoutError:
+                    err = _dead_worker(started, items, done)
+                    if err is not None:
+                        _abandon(pool, before)
+                        pool = None  # abandoned: Pool.terminate() could wait for ever on its locks
+                        raise err
+                    continue
+                for r in chunk:
+                    done += 1
+                    yield r
             # A finished run: the workers leave on the pool's end-of-work sentinels. Only an
             # aborted run (an error, Ctrl-C) needs terminate(), whose SIGTERM can catch an idle
             # worker holding the task queue's lock (a finished 300-file run once hung there).
             pool.close()
-            pool.join()
+            _join(pool, started, before)
+            pool = None
         finally:
-            pool.terminate()
-            pool.join()
+            if pool is not None:
+                pool.terminate()
+                pool.join()
+
+
+def _dead_worker(started: list, items: Sequence[Item], done: int) -> AudiokitError | None:
+    """The error to stop with when a worker died in the middle of a job (None: all alive).
+
+    multiprocessing.Pool replaces a worker killed from outside (the kernel's OOM killer on a
+    long file, a ``kill -9``) but never hands back the job it was doing, so the ordered results
+    would wait for it for ever (tests/test_hardening_interrupt.py). Workers only ever end when
+    the pool ends, so any of them gone now was killed. The caller then abandons the pool
+    (:func:`_abandon`): ``Pool.terminate()`` takes queue locks the killed worker may hold.
+    """
+    dead = [p for p in started if p.exitcode is not None]
+    if not dead:
+        return None
+    code = dead[0].exitcode
+    how = f"signal {-code}" if code < 0 else f"exit status {code}"
+    hint = ", out of memory?" if code == -9 else ""
+    return AudiokitError(f"a worker process was killed ({how}{hint}) while featurizing this file or a later "
+                         "one", path=items[min(done, len(items) - 1)].path)
+
+
+def _join(pool, started: list, before: set) -> None:
+    """``pool.join()`` after ``close()``, unless a worker was killed after handing back its last
+    result: the others may then never get their end-of-work sentinel (the dead one can hold the
+    queue's lock), and join() would wait for ever; the pool is abandoned instead."""
+    import time
+
+    while any(p.exitcode is None for p in started):
+        if any(p.exitcode not in (None, 0) for p in started):
+            break
+        time.sleep(0.02)
+    if any(p.exitcode != 0 for p in started):
+        _abandon(pool, before)
+    else:
+        pool.join()
+
+
+def _abandon(pool, before: set) -> None:
+    """Stop a pool that lost a worker: no more replacements, every worker killed, and its exit-time
+    clean-up (Pool.terminate, which may wait for ever) cancelled. Uses two Pool internals, there
+    since Python 3.8; where they are missing it falls back to Pool.terminate()."""
+    import multiprocessing as mp
+    import multiprocessing.pool as mpp
+
+    handler = getattr(pool, "_worker_handler", None)
+    finalizer = getattr(pool, "_terminate", None)
+    if handler is None or not hasattr(finalizer, "cancel"):
+        pool.terminate()
+        return
+    handler._state = mpp.TERMINATE  # stop replacing workers
+    for _ in range(50):  # a replacement may have been forked just now: kill until none is left
+        mine = [p for p in mp.active_children() if p not in before]
+        if not mine:
+            break
+        for p in mine:
+            p.kill()
+        for p in mine:
+            p.join(timeout=1.0)
+    finalizer.cancel()
 
 
 @contextlib.contextmanager
