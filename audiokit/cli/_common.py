@@ -113,7 +113,14 @@ def progress(items: Iterable[T], *, total: int | None, desc: str, unit: str = "f
             bar.advance(task)
 
 
+_COMMAND_PID = os.getpid()
+
+
 def _raise_interrupt(signum, frame):
+    if os.getpid() != _COMMAND_PID:
+        # A child forked by the command (a pool worker) that has not installed its own handler
+        # yet: end quietly instead of printing a KeyboardInterrupt traceback from the child.
+        os._exit(128 + signum)
     raise KeyboardInterrupt
 
 
@@ -129,7 +136,9 @@ def guarded(fn):
     def wrapper(*args, **kwargs):
         verbose = bool(kwargs.get("verbose"))
         setup_logging(bool(kwargs.get("quiet")), verbose)
-        if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None, _raise_interrupt):
+            global _COMMAND_PID
+            _COMMAND_PID = os.getpid()
             signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
             return fn(*args, **kwargs)
