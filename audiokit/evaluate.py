@@ -128,8 +128,6 @@ def plot_confusion(path: str, report: dict, *, title: str | None = None) -> None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from audiokit.store import AtomicTarget
-
     cm = np.asarray(report["confusion_matrix"]["matrix"], dtype=float)
     rows, cols = report["confusion_matrix"]["rows"], report["confusion_matrix"]["columns"]
     norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
@@ -147,15 +145,7 @@ def plot_confusion(path: str, report: dict, *, title: str | None = None) -> None
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
     ax.set_title(title or f"confusion matrix — accuracy {100 * report['accuracy']:.1f} %")
     fig.tight_layout()
-    target = AtomicTarget(path)
-    try:
-        fig.savefig(target.file, format="png")
-        target.commit()
-    except BaseException:
-        target.abort()
-        raise
-    finally:
-        plt.close(fig)
+    save_figure(fig, path)
 
 
 def render(report: dict, console) -> None:
@@ -200,3 +190,22 @@ def render(report: dict, console) -> None:
         cm.add_row(name, *[f"[bold]{v}[/bold]" if j == diag else ("·" if v == 0 else str(v))
                            for j, v in enumerate(row)])
     console.print(cm)
+
+
+def save_figure(fig, path: str) -> None:
+    """Write a matplotlib figure as PNG atomically (temp file + rename) and close it.
+
+    The one way every plot (confusion matrix, k sweep, training curves) reaches disk."""
+    import matplotlib.pyplot as plt
+
+    from audiokit.store import AtomicTarget
+
+    target = AtomicTarget(path)
+    try:
+        fig.savefig(target.file, format="png")
+        target.commit()
+    except BaseException:
+        target.abort()
+        raise
+    finally:
+        plt.close(fig)

@@ -284,8 +284,6 @@ def _plot_k(path: str, table, chosen: int, info: dict) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from audiokit.store import AtomicTarget
-
     ks = [r["k"] for r in table]
     acc = np.array([r["accuracy"] for r in table]) * 100
     sd = np.array([r["std"] for r in table]) * 100
@@ -299,12 +297,6 @@ def _plot_k(path: str, table, chosen: int, info: dict) -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    target = AtomicTarget(path)
-    try:
-        fig.savefig(target.file, format="png")
-        target.commit()
-    except BaseException:
-        target.abort()
-        raise
-    finally:
-        plt.close(fig)
+    from audiokit.evaluate import save_figure
+
+    save_figure(fig, path)
