@@ -42,3 +42,17 @@ class StoreError(AudiokitError):
 
 class ModelFileError(AudiokitError):
     """A model file that is missing, corrupt, of another version or kind."""
+
+
+def os_reason(exc: OSError) -> str:
+    """A short reason for a failed file operation: "no space left on device", "disk quota
+    exceeded", ... (the system's own words for the rest, one line)."""
+    import errno
+
+    known = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",
+             errno.EFBIG: "file too large (for the file system, or the process's file size limit)",
+             errno.EIO: "input/output error", errno.EROFS: "read-only file system"}
+    if exc.errno in known:
+        return known[exc.errno]
+    text = (exc.strerror or str(exc) or type(exc).__name__).strip().splitlines()[0]
+    return text[:200]

@@ -154,6 +154,16 @@ def guarded(fn):
             raise typer.Exit(130) from None
         except BrokenPipeError:
             _quiet_broken_pipe()
+        except OSError as exc:
+            if verbose:
+                traceback.print_exc()
+            if exc.errno is None:  # not the system's refusal: a bug, reported as one
+                _error_line(f"internal error: {type(exc).__name__}: {exc} (run with --verbose for details)")
+            else:  # a full disk, a quota, a read-only file system: one line, the file and why
+                from audiokit.errors import os_reason
+
+                _error_line(f"{exc.filename}: {os_reason(exc)}" if exc.filename else os_reason(exc))
+            raise typer.Exit(1) from None
         except MemoryError:
             _error_line("out of memory")
             raise typer.Exit(1) from None
