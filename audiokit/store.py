@@ -33,7 +33,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from audiokit import __version__
-from audiokit.errors import StoreError, UsageError
+from audiokit.errors import StoreError, UsageError, os_reason
 from audiokit.features import FeatureConfig
 
 FORMAT = "audiokit-store"
@@ -42,12 +42,52 @@ FORMAT_VERSION = 1
 CHUNK_BYTES = 1 << 16
 #: Refuse stores whose features claim more elements than this (a hostile or broken header).
 MAX_ELEMENTS = 2**34
+#: Set once an HDF5 write failed in this process (a full disk, a quota). libhdf5 then crashes
+#: (SIGSEGV) when that file is closed, even by the interpreter's teardown, so such a file is set
+#: aside unclosed (:func:`hdf5_write_error`) and the CLI ends without the teardown
+#: (:func:`audiokit.cli.main`); the temporary file is removed as for any other failure.
+HDF5_WRITE_FAILED = False
+_SET_ASIDE: list = []
 
 
 def _h5():
     import h5py
 
     return h5py
+
+
+def write_failure(exc: BaseException) -> OSError | None:
+    """The system error behind a failed HDF5 write (h5py raises OSError, or RuntimeError with
+    the errno in its text), or None when ``exc`` is something else."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return exc
+    if isinstance(exc, (OSError, RuntimeError)):
+        import re
+
+        m = re.search(r"errno = (\d+), error message = '([^']*)'", str(exc))
+        if m:
+            return OSError(int(m.group(1)), m.group(2))
+    return None
+
+
+def hdf5_write_error(exc: OSError, h5, path: str, what: str, error=StoreError):
+    """The one-line error for an HDF5 write that failed (see :data:`HDF5_WRITE_FAILED`).
+
+    Call it inside the ``except`` block, while the traceback still holds the frames that hold
+    h5py objects: every object of the file still open is pinned (an extra HDF5 reference kept
+    for the life of the process), so none is closed, and libhdf5 does not crash, when those
+    frames are let go.
+    """
+    global HDF5_WRITE_FAILED
+    HDF5_WRITE_FAILED = True
+    if h5 is not None:
+        _SET_ASIDE.append(h5)
+        try:
+            h5py = _h5()
+            _SET_ASIDE.extend(h5py.h5f.get_obj_ids(h5.id, h5py.h5f.OBJ_ALL))
+        except Exception:
+            pass
+    return error(f"cannot write the {what}: {os_reason(exc)}", path=path)
 
 
 def _str_dtype():
@@ -250,13 +290,20 @@ class StoreWriter:
                              "and overlapping inputs)", path=path)
         if not np.isfinite(x).all():
             raise StoreError("features contain NaN or infinite values", path=path)
-        if self._ds is None:
-            self._create_features(x.shape, np.float32)
-        if x.shape != self._ds.shape[1:]:
-            raise StoreError(f"features of shape {x.shape} do not match the store's {self._ds.shape[1:]}", path=path)
-        if self._n >= self._ds.shape[0]:
-            self._ds.resize(self._n + max(64, self._n // 4), axis=0)
-        self._ds[self._n] = x
+        try:
+            if self._ds is None:
+                self._create_features(x.shape, np.float32)
+            if x.shape != self._ds.shape[1:]:
+                raise StoreError(f"features of shape {x.shape} do not match the store's {self._ds.shape[1:]}",
+                                 path=path)
+            if self._n >= self._ds.shape[0]:
+                self._ds.resize(self._n + max(64, self._n // 4), axis=0)
+            self._ds[self._n] = x
+        except (OSError, RuntimeError) as exc:
+            failure = write_failure(exc)
+            if failure is None:
+                raise
+            raise self._write_failed(failure) from None
         self._seen.add(key)
         self._n += 1
         self._labels.append(label)
@@ -291,10 +338,27 @@ class StoreWriter:
             kw = dict(maxshape=(None,), chunks=True) if len(values) else dict(maxshape=(None,))
             self._h5.create_dataset(name, data=values, dtype=dtype, **kw)
 
+    def _write_failed(self, exc: OSError) -> StoreError:
+        h5, ds, self._h5, self._ds = self._h5, self._ds, None, None  # set aside, never closed
+        _SET_ASIDE.append(ds)
+        return hdf5_write_error(exc, h5, self._target.target, "store")
+
     def commit(self) -> None:
-        h5 = self._h5
         if self._ds is None:
             raise StoreError("no item could be featurized; no store written", path=self._target.target)
+        try:
+            self._write_all()
+        except (OSError, RuntimeError) as exc:
+            failure = write_failure(exc)
+            if failure is None:
+                raise
+            raise self._write_failed(failure) from None
+        self._h5 = None
+        self._target.commit()
+        self._release()
+
+    def _write_all(self) -> None:
+        h5 = self._h5
         self._ds.resize(self._n, axis=0)
         old_classes = self._old_classes if self.append else []
         new = sorted({lb for lb in self._labels if lb is not None} - set(old_classes))
@@ -336,9 +400,6 @@ class StoreWriter:
                         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
         a["provenance"] = json.dumps(history)
         h5.close()
-        self._h5 = None
-        self._target.commit()
-        self._release()
 
     def abort(self) -> None:
         self._cleanup()

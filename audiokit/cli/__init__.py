@@ -102,6 +102,15 @@ def main() -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     except (OSError, ValueError):
         pass
+    store = sys.modules.get("audiokit.store")
+    if store is not None and getattr(store, "HDF5_WRITE_FAILED", False):
+        # libhdf5 crashes closing a file whose write failed (a full disk), also in the
+        # interpreter's teardown: the error is reported and the temporary file removed, so end here.
+        try:
+            sys.stderr.flush()
+        except Exception:
+            pass
+        os._exit(code if isinstance(code, int) else 1)
     sys.exit(code)
 
 
