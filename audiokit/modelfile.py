@@ -60,35 +60,59 @@ class ModelFile:
 
 
 def save_model(path: str, mf: ModelFile) -> None:
-    """Write ``mf`` to ``path`` atomically (``-``: to stdout)."""
+    """Write ``mf`` to ``path`` atomically (``-``: to stdout).
+
+    The HDF5 image is built in memory and then written to the target with plain file I/O:
+    libhdf5 (2.0) cannot survive a failed write of its own (a full disk, a quota; it crashes
+    when the file is closed), and a model is held in memory anyway. A failed write is one
+    clean error and no file.
+    """
+    import io
+
     import h5py
 
+    from audiokit.errors import os_reason
     from audiokit.store import AtomicTarget
 
-    target = AtomicTarget(path, seekable=True)  # HDF5 seeks: /dev/null or a FIFO gets the bytes at the end
+    image = io.BytesIO()
+    with h5py.File(image, "w") as h5:
+        _write_h5(h5, mf, path)
+    target = AtomicTarget(path, seekable=True)  # /dev/null or a FIFO gets the bytes at the end
     try:
-        with h5py.File(target.file, "w") as h5:
-            a = h5.attrs
-            a["format"] = FORMAT
-            a["format_version"] = FORMAT_VERSION
-            a["kind"] = mf.kind
-            a["audiokit_version"] = __version__
-            a["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-            a["class_names"] = json.dumps(list(mf.class_names))
-            a["feature_config"] = mf.feature_config.to_json()
-            for key in ("params", "training", "metrics"):
-                a[key] = json.dumps(getattr(mf, key), default=_jsonable)
-            g = h5.create_group("arrays")
-            for name, arr in mf.arrays.items():
-                arr = np.asarray(arr)
-                if arr.dtype.kind not in "biuf":
-                    raise ModelFileError(f"array {name!r} has non-numeric dtype {arr.dtype}", path=path)
-                kw = dict(compression="gzip", compression_opts=4) if arr.size > 1024 else {}
-                g.create_dataset(name, data=arr, **kw)
+        if isinstance(target.file, io.BytesIO):
+            target.file.write(image.getbuffer())
+        else:
+            with open(target.file, "wb") as f:
+                f.write(image.getbuffer())
         target.commit()
+    except OSError as exc:
+        target.abort()
+        if exc.errno is None:
+            raise
+        raise ModelFileError(f"cannot write the model file: {os_reason(exc)}", path=path) from None
     except BaseException:
         target.abort()
         raise
+
+
+def _write_h5(h5, mf: ModelFile, path: str) -> None:
+    a = h5.attrs
+    a["format"] = FORMAT
+    a["format_version"] = FORMAT_VERSION
+    a["kind"] = mf.kind
+    a["audiokit_version"] = __version__
+    a["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    a["class_names"] = json.dumps(list(mf.class_names))
+    a["feature_config"] = mf.feature_config.to_json()
+    for key in ("params", "training", "metrics"):
+        a[key] = json.dumps(getattr(mf, key), default=_jsonable)
+    g = h5.create_group("arrays")
+    for name, arr in mf.arrays.items():
+        arr = np.asarray(arr)
+        if arr.dtype.kind not in "biuf":
+            raise ModelFileError(f"array {name!r} has non-numeric dtype {arr.dtype}", path=path)
+        kw = dict(compression="gzip", compression_opts=4) if arr.size > 1024 else {}
+        g.create_dataset(name, data=arr, **kw)
 
 
 def _jsonable(o):
