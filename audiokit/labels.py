@@ -41,7 +41,7 @@ def compile_regex(pattern: str | None, flag: str) -> re.Pattern | None:
         return None
     try:
         rx = re.compile(pattern)
-    except re.error as exc:
+    except (re.error, OverflowError, RecursionError) as exc:  # "a{99999999999}" overflows, not re.error
         raise UsageError(f"{flag}: invalid regular expression '{pattern}' ({exc})") from exc
     if rx.groups < 1:
         raise UsageError(f"{flag}: the regular expression needs a capture group, e.g. '^(\\d+)_'")
@@ -65,8 +65,13 @@ def parse_label_map(spec: str | None) -> dict[str, str] | None:
     if spec is None:
         return None
     if os.path.isfile(spec):
-        with open(spec, encoding="utf-8") as f:
-            entries = [ln.strip() for ln in f if ln.strip() and not ln.lstrip().startswith("#")]
+        try:
+            with open(spec, encoding="utf-8") as f:
+                entries = [ln.strip() for ln in f if ln.strip() and not ln.lstrip().startswith("#")]
+        except OSError as exc:
+            raise UsageError(f"--label-map: cannot read the file ({exc.strerror or exc})", path=spec) from exc
+        except UnicodeDecodeError as exc:
+            raise UsageError("--label-map: the file is not UTF-8 text", path=spec) from exc
     else:
         entries = [e.strip() for e in spec.split(",") if e.strip()]
     out: dict[str, str] = {}
@@ -137,6 +142,8 @@ def read_manifest(manifest: str, *, pairs: bool = False, label_map: dict[str, st
         raise AudiokitError(f"cannot read manifest ({exc.strerror or exc})", path=manifest) from exc
     except UnicodeDecodeError as exc:
         raise AudiokitError("manifest is not UTF-8 text", path=manifest) from exc
+    except csv.Error as exc:  # e.g. a stray quote swallowing the rest: "field larger than field limit"
+        raise AudiokitError(f"not a readable CSV manifest ({exc})", path=manifest) from exc
     cols = ["low", "high", "label", "group"] if pairs else ["path", "label", "group", "fold"]
     # A header is a first row made only of column names (in any order): path (or file), low, high,
     # label, group, fold. A data row never is: its first cell is a file name.
@@ -209,12 +216,18 @@ def find_pairs(paths: list[str], *, source: str = "dir", label_map: dict[str, st
         low_name = name.lower()
         if "low" in low_name and "high" not in low_name:
             i = low_name.index("low")
-            lows[(d, low_name[:i] + "\0" + low_name[i + 3:])] = p
+            side, key = lows, (d, low_name[:i] + "\0" + low_name[i + 3:])
         elif "high" in low_name and "low" not in low_name:
             i = low_name.index("high")
-            highs[(d, low_name[:i] + "\0" + low_name[i + 4:])] = p
+            side, key = highs, (d, low_name[:i] + "\0" + low_name[i + 4:])
         else:
             unpaired.append((p, "name contains neither 'low' nor 'high'"))
+            continue
+        if key in side:  # "aLOW.wav" beside "alow.wav": one partner each, the other is reported
+            unpaired.append((p, f"{os.path.basename(side[key])} already pairs the same way "
+                                "(names that differ only in case)"))
+            continue
+        side[key] = p
     items = []
     for key in sorted(lows.keys() | highs.keys()):
         if key not in highs:
