@@ -10,7 +10,8 @@ Layout (``docs/model-format.md``)::
 
 Loading never executes code from the file: there is no pickle, joblib or torch.load
 here; every dataset must be a plain numeric (or bool) array, links to other files are
-refused, and each dataset's size is checked against the file's before it is read.
+refused (so are datasets stored in other files: external storage, virtual datasets), and each
+dataset's size is checked against the file's before it is read.
 
 Examples
 --------
@@ -156,11 +157,11 @@ def from_h5(h5, name: str) -> ModelFile:
             try:
                 mf = ModelFile(
                     kind=_attr(a["kind"]),
-                    class_names=list(json.loads(_attr(a["class_names"]))),
+                    class_names=_names(json.loads(_attr(a["class_names"]))),
                     feature_config=FeatureConfig.from_json(_attr(a["feature_config"])),
-                    params=json.loads(_attr(a.get("params", "{}"))),
-                    training=json.loads(_attr(a.get("training", "{}"))),
-                    metrics=json.loads(_attr(a.get("metrics", "{}"))),
+                    params=_object(json.loads(_attr(a.get("params", "{}"))), "params"),
+                    training=_object(json.loads(_attr(a.get("training", "{}"))), "training"),
+                    metrics=_object(json.loads(_attr(a.get("metrics", "{}"))), "metrics"),
                     version=version,
                     audiokit_version=_attr(a.get("audiokit_version", "?")),
                     created=_attr(a.get("created", "")),
@@ -175,7 +176,10 @@ def from_h5(h5, name: str) -> ModelFile:
             if mf.kind not in KINDS:
                 raise ModelFileError(f"unknown model kind {mf.kind!r}; this audiokit knows {', '.join(KINDS)}",
                                      path=name)
-            if "arrays" in h5:
+            top = h5.get("arrays", getlink=True)
+            if top is not None and not isinstance(top, h5py.HardLink):  # else its datasets are read from elsewhere
+                raise ModelFileError("refusing link arrays: model files hold only their own arrays", path=name)
+            if top is not None:
                 budget = MAX_EXPANSION * max(_file_size(h5), 1 << 20)
                 mf.arrays = _read_arrays(h5["arrays"], name, budget, h5py)
             return mf
@@ -183,6 +187,18 @@ def from_h5(h5, name: str) -> ModelFile:
         raise
     except Exception as exc:
         raise ModelFileError(f"corrupt model file ({type(exc).__name__}: {exc})", path=name) from exc
+
+
+def _names(v) -> list[str]:
+    if not isinstance(v, list) or not all(isinstance(c, str) for c in v):
+        raise ValueError("class_names is not a JSON list of names")
+    return v
+
+
+def _object(v, key: str) -> dict:
+    if not isinstance(v, dict):
+        raise ValueError(f"{key} is not a JSON object")
+    return v
 
 
 def _file_size(h5) -> int:
@@ -200,7 +216,7 @@ def _read_arrays(group, name: str, budget: int, h5py) -> dict[str, np.ndarray]:
         nonlocal total
         for key in g.keys():
             link = g.get(key, getlink=True)
-            if isinstance(link, (h5py.ExternalLink, h5py.SoftLink)):
+            if not isinstance(link, h5py.HardLink):
                 raise ModelFileError(f"refusing link {prefix}{key}: model files hold only their own arrays", path=name)
             obj = g[key]
             if isinstance(obj, h5py.Group):
@@ -208,7 +224,7 @@ def _read_arrays(group, name: str, budget: int, h5py) -> dict[str, np.ndarray]:
                 continue
             if obj.dtype.kind not in "biuf":
                 raise ModelFileError(f"array {prefix}{key} has non-numeric dtype {obj.dtype}; refusing it", path=name)
-            if obj.external:
+            if obj.external or obj.is_virtual:  # reading a virtual dataset reads other files (or loops: a crash)
                 raise ModelFileError(f"array {prefix}{key} lives in an external file; refusing it", path=name)
             nbytes = int(np.prod(obj.shape, dtype=np.float64)) * obj.dtype.itemsize
             total += nbytes

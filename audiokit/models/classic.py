@@ -303,15 +303,21 @@ def from_modelfile(mf, *, device: str = "auto") -> ClassicClassifier:
             raise ModelFileError(f"not a classic model kind: {mf.kind!r}", path=mf.path or None)
         m = ClassicClassifier(mf.kind, mf.class_names, mf.feature_config, params, scaler, est,
                               training=mf.training, metrics=mf.metrics)
-        if len(scaler.mean_) != scaler.n_features_in_ or classes.max(initial=-1) >= len(mf.class_names):
+        fitted = np.asarray(est.classes_)
+        if len(scaler.mean_) != scaler.n_features_in_ or classes.max(initial=-1) >= len(mf.class_names) \
+                or fitted.dtype.kind not in "iu" or fitted.min(initial=0) < 0 \
+                or fitted.max(initial=-1) >= len(mf.class_names):
             raise ValueError("arrays disagree with the model's sizes")
+        # One prediction now, so that arrays which disagree with each other (a k larger than the
+        # training matrix, a matrix of another width) are refused here, not in the middle of a run.
+        m.predict_proba(np.zeros((1, scaler.n_features_in_)))
         return m
     except ModelFileError:
         raise
     except UsageError as exc:
         raise ModelFileError(f"bad {mf.kind} settings in the model file ({exc.reason})", path=mf.path or None) from exc
-    except (KeyError, ValueError, TypeError, IndexError) as exc:
-        what = f"missing array {exc}" if isinstance(exc, KeyError) else str(exc)
+    except (KeyError, ValueError, TypeError, IndexError, AttributeError, AudiokitError) as exc:
+        what = f"missing array {exc}" if isinstance(exc, KeyError) else (str(exc).strip().splitlines() or ["?"])[0]
         raise ModelFileError(f"broken {mf.kind} model ({what})", path=mf.path or None) from exc
 
 
