@@ -23,7 +23,13 @@ class AudiokitError(Exception):
         self.path = None if path is None else os.fspath(path)
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.reason}" if self.path else self.reason
+        text = f"{self.path}: {self.reason}" if self.path else self.reason
+        # One line whatever the file is called: a newline or other control character in a name
+        # (legal on Linux, or from a manifest) is shown escaped, as Python's repr would.
+        return text.translate(_CONTROL) if any(ord(c) < 32 or ord(c) == 127 for c in text) else text
+
+
+_CONTROL = {i: repr(chr(i))[1:-1] for i in (*range(32), 127)}
 
 
 class UsageError(AudiokitError):
