@@ -15,7 +15,7 @@ import pytest
 import soundfile as sf
 
 import corpus
-from conftest import AUDIOKIT, Cli
+from conftest import AUDIOKIT, Cli, run
 from corpus import hostile
 
 
@@ -201,3 +201,67 @@ def test_random_damage_is_refused_or_read(good, tmp_path, what):
         outcomes[out] = outcomes.get(out, 0) + 1
         assert out in ("ok", "refused"), (p, out)
     assert outcomes.get("refused", 0) >= 10, outcomes
+
+
+# -- data stored elsewhere: virtual datasets, a linked group (found by tests/test_fuzz.py) -------------
+
+def _virtual(h, key: str, source: str) -> None:
+    """Replace ``key`` with a virtual dataset mapping ``source``'s ``key`` (``"."``: this same file,
+    so reading it would read itself)."""
+    import h5py
+
+    shape, dtype = h[key].shape, h[key].dtype
+    layout = h5py.VirtualLayout(shape=shape, dtype=dtype)
+    layout[...] = h5py.VirtualSource(source, key, shape=shape)
+    del h[key]
+    h.create_virtual_dataset(key, layout)
+
+
+def _edited(src, dst, edit):
+    import h5py
+
+    dst.write_bytes(src.read_bytes())
+    with h5py.File(dst, "a") as h:
+        edit(h)
+    return dst
+
+
+def test_data_stored_in_other_files_is_refused(cli, good, tmp_path):
+    """Virtual datasets read other files (any HDF5 file the user can read) and a self-referencing
+    one crashed libhdf5 (SIGSEGV) in the model reader; an 'arrays' group that is an external link
+    made the model reader take another file's arrays. All are refused before any data is read."""
+    import h5py
+
+    other_store = tmp_path / "other-store.h5"
+    other_store.write_bytes((good / "s.h5").read_bytes())
+    other_model = tmp_path / "other-model.h5"
+    other_model.write_bytes((good / "knn.h5").read_bytes())
+    store_vds = _edited(good / "s.h5", tmp_path / "store-vds.h5", lambda h: _virtual(h, "features", str(other_store)))
+    store_self = _edited(good / "s.h5", tmp_path / "store-self.h5", lambda h: _virtual(h, "labels", "."))
+    for p in (store_vds, store_self):
+        _one_error_line(cli("info", p, expect=1), p, "its data lives in other files")
+        _one_error_line(cli("train", p, "-o", tmp_path / "m.h5", "-q", expect=1), p, "its data lives in other files")
+        _one_error_line(cli("eval", good / "knn.h5", p, expect=1), p, "its data lives in other files")
+    model_vds = _edited(good / "knn.h5", tmp_path / "model-vds.h5",
+                        lambda h: _virtual(h, "arrays/fit_X", str(other_model)))
+    model_self = _edited(good / "knn.h5", tmp_path / "model-self.h5", lambda h: _virtual(h, "arrays/fit_X", "."))
+
+    def linked(h):
+        del h["arrays"]
+        h["arrays"] = h5py.ExternalLink(str(other_model), "/arrays")
+
+    model_link = _edited(good / "knn.h5", tmp_path / "model-link.h5", linked)
+    clip = good / "audio" / "low" / "0.wav"
+    for p, reason in ((model_vds, "lives in an external file"), (model_self, "lives in an external file"),
+                      (model_link, "refusing link arrays")):
+        # real processes: a regression here is a libhdf5 crash, which must not take pytest down
+        for args in (["info", p], ["eval", p, good / "s.h5"], ["predict", p, clip]):
+            r = run(args)
+            assert r.returncode == 1, (args, r.returncode, r.stderr.decode())
+            _one_error_line(_Decoded(r), p, reason)
+    assert not (tmp_path / "m.h5").exists()
+
+
+class _Decoded:
+    def __init__(self, r):
+        self.stderr = r.stderr.decode("utf-8", "replace")
