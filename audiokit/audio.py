@@ -57,6 +57,8 @@ def _reason(path: str, exc: BaseException) -> str:
     when it does, the file system is asked what is really wrong (missing, a directory,
     a symlink loop, no permission, empty), so the user reads the actual cause.
     """
+    if "\0" in path:  # from a manifest or a path list: os.stat would raise ValueError
+        return "invalid file name (it contains a NUL byte)"
     try:
         st = os.stat(path)
     except OSError as err:

@@ -498,6 +498,7 @@ def test_pairs_account_for_every_file(names, dirs):
 
 @fuzz(25)
 @given(data=manifests())
+@example(data=b"\x00\n")
 def test_featurize_with_a_fuzzed_manifest(tmp_path, data):
     """The CLI on it: exit 1 or 2 with one error line, or a store (of no audio: never exit 0 here)."""
     COUNTS["cli: featurize --manifest"] += 1
