@@ -241,8 +241,7 @@ class AudioFile:
                     f.seek(0)
                 if mono and f.channels > 1 and n > BLOCK_FRAMES:
                     # Fold to mono block by block: peak memory is the mono signal plus one block.
-                    parts = [b.mean(axis=1, dtype=np.float32)
-                             for b in f.blocks(blocksize=BLOCK_FRAMES, frames=n, dtype="float32", always_2d=True)]
+                    parts = [b.mean(axis=1, dtype=np.float32) for b in _blocks(f, BLOCK_FRAMES, n)]
                     y = np.concatenate(parts) if parts else np.zeros(0, np.float32)
                 else:
                     data = f.read(frames=n, dtype="float32", always_2d=True)
@@ -292,7 +291,7 @@ class AudioFile:
         try:
             if self._f.seekable():
                 self._f.seek(0)
-            for b in self._f.blocks(blocksize=block_frames, dtype="float32", always_2d=True):
+            for b in _blocks(self._f, block_frames):
                 y = b[:, 0].copy() if b.shape[1] == 1 else b.mean(axis=1, dtype=np.float32)
                 if not np.isfinite(y).all():
                     raise AudioError("contains NaN or infinite samples", path=p)
@@ -331,6 +330,23 @@ class AudioFile:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _blocks(f, blocksize: int, frames: int = -1) -> Iterator[np.ndarray]:
+    """Consecutive ``(n, channels)`` float32 blocks of an open file: ``frames`` of them (-1: to the end).
+
+    Not ``SoundFile.blocks``: when the decoder delivers fewer frames than the header claims (a
+    truncated or damaged MP3), that yields its whole block buffer anyway, uninitialised memory
+    included (found by tests/test_fuzz.py). ``read`` returns only what was decoded.
+    """
+    left = frames
+    while left != 0:
+        b = f.read(frames=blocksize if left < 0 else min(blocksize, left), dtype="float32", always_2d=True)
+        if not len(b):
+            return
+        yield b
+        if left > 0:
+            left -= len(b)
 
 
 def load(

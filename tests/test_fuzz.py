@@ -264,11 +264,21 @@ def _read_audio(path: str, *, sr, mono: bool, offset: float, duration, stream: b
         hdr = f.info
         ratio = (sr or hdr.sr) / hdr.sr
         if stream:
-            n = 0
+            blocks = []
             for blk in f.stream(sr=sr):
                 assert blk.dtype == np.float32 and blk.ndim == 1 and np.isfinite(blk).all()
-                n += len(blk)
+                blocks.append(blk)
+            n = sum(map(len, blocks))
             assert 0 < n <= hdr.frames * ratio + 2, (n, hdr)
+            # the stream is the file read whole: no more samples (a decoder delivering less than
+            # the header claims once made the stream pad with uninitialised memory), no others
+            from audiokit.errors import AudioError
+
+            try:
+                whole, _ = f.read(sr=sr)
+            except AudioError:
+                return f"{n}"
+            assert len(whole) == n and np.allclose(whole, np.concatenate(blocks), atol=1e-3), (len(whole), n)
             return f"{n}"
         y, out_sr = f.read(sr=sr, mono=mono, offset=offset, duration=duration)
     assert out_sr == (sr or hdr.sr)
@@ -296,6 +306,8 @@ def test_audio_loader_random_bytes(tmp_path, magic, tail, ext, opts):
 
 @fuzz(250)
 @given(damage=damaged_audio(), opts=read_options)
+@example(damage=(BASES["mp3"][0][:1946], ".mp3", "mp3:truncate (header claims 4800 frames, 4655 decode)"),
+         opts={"sr": None, "mono": True, "offset": 0.0, "duration": None, "stream": True})
 def test_audio_loader_damaged_files(tmp_path, damage, opts):
     COUNTS["audio: damaged WAV/FLAC/OGG/MP3/AIFF/AU"] += 1
     data, ext, desc = damage
