@@ -190,8 +190,8 @@ def from_h5(h5, name: str) -> ModelFile:
 
 
 def _names(v) -> list[str]:
-    if not isinstance(v, list) or not all(isinstance(c, str) for c in v):
-        raise ValueError("class_names is not a JSON list of names")
+    if not isinstance(v, list) or not all(isinstance(c, str) for c in v) or len(set(v)) != len(v):
+        raise ValueError("class_names is not a JSON list of distinct names")
     return v
 
 

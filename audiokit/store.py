@@ -470,6 +470,8 @@ class Store:
         self.version = version
         self.audiokit_version = _attr_str(a.get("audiokit_version", "?"))
         self.class_names = [_text(c) for c in h5["class_names"][:]]
+        if len(set(self.class_names)) != len(self.class_names):
+            raise StoreError("class_names has duplicates", path=name)
         self.labels = self._vector("labels", n).astype(np.int64)
         if self.labels.size and (self.labels.max(initial=-1) >= len(self.class_names) or self.labels.min() < -1):
             raise StoreError("labels out of range of class_names", path=name)
@@ -480,8 +482,8 @@ class Store:
         folds = self._vector("folds", n).astype(np.int64) if "folds" in h5 else None
         self.folds = folds if folds is not None and (folds >= 0).any() else None
         self.durations = self._vector("durations", n).astype(np.float64) if "durations" in h5 else np.full(n, np.nan)
-        self.skipped = json.loads(_attr_str(a.get("skipped", "[]")))
-        self.provenance = json.loads(_attr_str(a.get("provenance", "[]")))
+        self.skipped = _records(a, "skipped", name)
+        self.provenance = _records(a, "provenance", name)
         self.created = _attr_str(a.get("created", ""))
 
     def _vector(self, name: str, n: int) -> np.ndarray:
@@ -590,6 +592,17 @@ def _file_size(h5) -> int:
         return int(h5.id.get_filesize())
     except Exception:
         return 0
+
+
+def _records(attrs, key: str, name: str) -> list[dict]:
+    """A JSON attribute that must be a list of objects (``skipped``, ``provenance``)."""
+    try:
+        v = json.loads(_attr_str(attrs.get(key, "[]")))
+    except ValueError:
+        v = None
+    if not isinstance(v, list) or not all(isinstance(r, dict) for r in v):
+        raise StoreError(f"unreadable '{key}' attribute (not a JSON list of records)", path=name)
+    return v
 
 
 def _attr_str(v) -> str:

@@ -846,3 +846,42 @@ def test_model_reader_structured_damage(good, tmp_path, data):
         _apply(h, edits, other)
     assert_clean(in_child(lambda: _read_model(str(p))), p)
     assert_clean(in_child(lambda: _info(str(p))), p)
+
+
+# == what fuzzing found, kept as fixed cases (the structured tests draw their edits, so no @example) ==
+
+FOUND_STORE = {
+    "skipped not a list (info: TypeError)": [("attr", "skipped", 0)],
+    "provenance an object (info: AttributeError)": [("attr", "provenance", '{"a": 1}')],
+    "provenance a list of numbers": [("attr", "provenance", "[1, 2]")],
+    "labels a virtual dataset": [("vds", "labels", None)],
+    "class_names with duplicates (counts lost)": [
+        ("replace", "class_names", (np.array([b"ab"] * 8, dtype="S4"), None))],
+}
+FOUND_MODEL = {
+    "params null (TypeError)": [("attr", "params", "null")],
+    "class_names numbers": [("attr", "class_names", "[1, 2]")],
+    "class_names a string": [("attr", "class_names", '"ab"')],
+    "class_names with duplicates": [("attr", "class_names", '["a", "a"]')],
+    "fit_y out of range (IndexError in predict)": [
+        ("replace", "arrays/fit_y", (np.array([-1, 0, 1, 2], dtype="f4"), None))],
+    "fit_X one row (sklearn's multi-line message)": [("replace", "arrays/fit_X", (np.zeros(4, "f4"), None))],
+    "arrays an external link, then a virtual fit_X (SIGSEGV)": [
+        ("attr", "format_version", 0), ("link", "arrays", "external"), ("vds", "arrays/fit_X", None)],
+}
+
+
+@pytest.mark.parametrize("case", sorted(FOUND_STORE) + sorted(FOUND_MODEL))
+def test_cases_fuzzing_found(good, tmp_path, case):
+    import h5py
+
+    COUNTS["fixed cases"] += 1
+    model = case in FOUND_MODEL
+    src = good / ("knn.h5" if model else "s.h5")
+    p, other = tmp_path / "edited.h5", tmp_path / "other.h5"
+    p.write_bytes(src.read_bytes())
+    other.write_bytes(src.read_bytes())
+    with h5py.File(p, "a") as h:
+        _apply(h, (FOUND_MODEL if model else FOUND_STORE)[case], other)
+    assert_clean(in_child(lambda: (_read_model if model else _read_store)(str(p))), p)
+    assert_clean(in_child(lambda: _info(str(p))), p)
