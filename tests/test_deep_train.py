@@ -95,6 +95,7 @@ def test_specresnet_learns_through_the_whole_cli_chain(tones, tmp_path, cli):
     assert val["grouped"] and rep["n_groups"] == 4
     assert val["accuracy"] >= 0.9, rep["history"]["rows"]  # a held-out speaker, within 4 epochs
     assert rep["n_parameters"] > 1_000_000 and rep["params"]["widths"] == [64, 96, 128, 256]
+    assert rep["params"]["input_size"] is None  # --input-size auto keeps Spec-ResNet's items native
     epoch_lines = [ln for ln in r.stderr.decode().splitlines() if " epoch " in f" {ln}" and "samples/s" in ln]
     assert len(epoch_lines) == rep["history"]["epochs_run"] and "val acc" in epoch_lines[0]
     hist = (tmp_path / "spec.history.csv").read_text().splitlines()
@@ -118,8 +119,9 @@ def test_specresnet_learns_through_the_whole_cli_chain(tones, tmp_path, cli):
 def test_resnet18_from_scratch_learns(tones, tmp_path, cli):
     _, store = tones
     out = tmp_path / "r18.h5"
+    # native 32×32 to keep the test fast; the default (auto) upsampling is tested below
     res = cli("train", store, "-o", out, "--model", "resnet18", "--pretrained", "none", "--epochs", "3",
-              "--batch-size", "8", "--checkpoint", "none", "--json")
+              "--batch-size", "8", "--checkpoint", "none", "--input-size", "none", "--json")
     rep = _json(res.stdout)
     assert rep["validation"]["accuracy"] >= 0.9, rep["history"]["rows"]
     assert rep["params"]["stem"] == "sum" and rep["params"]["pretrained"] == "none"
@@ -128,6 +130,23 @@ def test_resnet18_from_scratch_learns(tones, tmp_path, cli):
 
     clf = models.load(str(out), device="cpu")
     assert clf.kind == "resnet18" and clf.class_names == sorted(CLASSES)
+
+
+def test_resnet_input_size_defaults_to_auto_upsampling(tones, tmp_path, cli):
+    """Items under 128 on a side reach a ResNet scaled up to 128 by default; the model file keeps
+    the resize, so eval and predict apply it too."""
+    _, store = tones
+    out = tmp_path / "r18.h5"
+    res = cli("train", store, "-o", out, "--model", "resnet18", "--pretrained", "none", "--epochs", "1",
+              "--batch-size", "16", "--checkpoint", "none", "--json")
+    rep = _json(res.stdout)
+    assert rep["params"]["input_size"] == {"resize": [128, 128], "crop": None}
+    assert "input 32×32 → 128×128 (--input-size auto)" in res.stderr
+    from audiokit import models
+
+    assert models.load(str(out), device="cpu").net.frontend.input_size == {"resize": [128, 128], "crop": None}
+    r = cli("train", store, "-o", tmp_path / "x.h5", "--model", "resnet18", "--input-size", "big", expect=2)
+    assert "--input-size must be auto, none" in r.stderr
 
 
 # -- the engine: seeds, resume ---------------------------------------------------------------------------------

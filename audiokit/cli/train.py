@@ -133,8 +133,8 @@ def train(
         "--stem", help="ResNets: one channel into the RGB stem: sum (pretrained kernels summed; default) | "
                        "repeat (channel repeated, ImageNet mean/std).")] = None,
     input_size: Annotated[Optional[str], typer.Option(
-        "--input-size", help="deep: resize items: none (default) | N | HxW | N/M (resize to N, centre-crop M, "
-                             "e.g. 256/224).")] = None,
+        "--input-size", help="deep: resize items: auto (default: ResNets scale sides under 128 up to "
+                             "128; specresnet native) | none | N | HxW | N/M (resize to N, centre-crop M, e.g. 256/224).")] = None,
     amp: Annotated[Optional[bool], typer.Option(
         "--amp/--no-amp", help="deep: mixed precision on CUDA, bf16 where supported else fp16 (default on).")] = None,
     compile_model: Annotated[Optional[bool], typer.Option(

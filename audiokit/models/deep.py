@@ -46,6 +46,11 @@ from torch import nn
 from audiokit.errors import ModelFileError, UsageError
 from audiokit.models import DEEP_KINDS
 
+#: ``--input-size auto`` (the default): a ResNet's sides shorter than this are scaled up to it.
+#: A ResNet divides each side by 32, so a 64-band log-mel ends as a 2×2 map; upsampling it to 128
+#: raised speaker-held-out accuracy from 59.7 % to 84.7 % (docs/deep-training.md, "How the
+#: defaults were chosen"). Spec-ResNet keeps its items as they are under ``auto``.
+AUTO_MIN_SIDE = 128
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 RESNETS = ("resnet18", "resnet34", "resnet50")
@@ -96,7 +101,9 @@ def amp_dtype(device):
 
 def parse_input_size(spec) -> dict | None:
     """``--input-size``: ``none`` → None; ``224`` → resize 224×224; ``128x256`` → resize to H×W;
-    ``256/224`` → resize 256×256 then centre-crop 224×224 (the ResNet paper).
+    ``256/224`` → resize 256×256 then centre-crop 224×224 (the ResNet paper); ``auto`` → scale
+    each side shorter than :data:`AUTO_MIN_SIDE` up to it, keep longer sides (resolved against
+    the item shape by :func:`resolve_input_size`).
 
     >>> parse_input_size("256/224")
     {'resize': [256, 256], 'crop': [224, 224]}
@@ -108,6 +115,8 @@ def parse_input_size(spec) -> dict | None:
     s = str(spec).strip().lower()
     if s in ("", "none", "native"):
         return None
+    if s == "auto":
+        return {"auto": AUTO_MIN_SIDE}
 
     def hw(t: str) -> list[int]:
         parts = t.split("x")
@@ -127,8 +136,28 @@ def parse_input_size(spec) -> dict | None:
             return {"resize": resize, "crop": crop}
         return {"resize": hw(s), "crop": None}
     except ValueError:
-        raise UsageError(f"--input-size must be none, N, HxW or N/M (resize then centre-crop, e.g. 256/224), "
+        raise UsageError(f"--input-size must be auto, none, N, HxW or N/M (resize then centre-crop, e.g. 256/224), "
                          f"sizes 8..4096, got {spec!r}") from None
+
+
+def resolve_input_size(size: dict | None, in_shape: Sequence[int], kind: str) -> dict | None:
+    """A concrete resize for ``auto``: for a ResNet each side at least ``AUTO_MIN_SIDE`` (None when
+    both are); for Spec-ResNet, None (native size).
+
+    >>> resolve_input_size({"auto": 128}, (64, 63), "resnet18")
+    {'resize': [128, 128], 'crop': None}
+    >>> resolve_input_size({"auto": 128}, (64, 63), "specresnet") is None
+    True
+    """
+    if not size or "auto" not in size:
+        return size
+    if kind not in RESNETS:
+        return None
+    m = int(size["auto"])
+    h, w = int(in_shape[0]), int(in_shape[1])
+    if h >= m and w >= m:
+        return None
+    return {"resize": [max(h, m), max(w, m)], "crop": None}
 
 
 def output_shape(in_shape: Sequence[int], input_size: dict | None) -> tuple[int, int]:
@@ -219,7 +248,7 @@ def network_params(kind: str, *, n_classes: int, in_shape: Sequence[int], stem: 
     if len(in_shape) != 2:
         raise UsageError(f"a CNN takes 2-D items (mel bands × frames); these items have shape {tuple(in_shape)}")
     p = {"arch": kind, "n_classes": int(n_classes), "in_shape": [int(v) for v in in_shape],
-         "input_size": parse_input_size(input_size), "pretrained": pretrained}
+         "input_size": resolve_input_size(parse_input_size(input_size), in_shape, kind), "pretrained": pretrained}
     if kind in RESNETS:
         p["stem"] = stem or default_stem(kind)
         p["frontend"] = "imagenet" if p["stem"] == "repeat" else "standardize"

@@ -72,7 +72,7 @@ def resolve_options(kind: str, options: dict) -> dict:
 
     o = {**_kind_defaults(kind), **AUGMENT_DEFAULTS, "label_smoothing": 0.0, "class_weights": "none",
          "pretrained": "imagenet" if kind != "specresnet" else "none", "stem": default_stem(kind),
-         "input_size": "none", "amp": True, "compile": False, "workers": None}
+         "input_size": "auto", "amp": True, "compile": False, "workers": None}
     given = {k: v for k, v in options.items() if v is not None}
     unknown = sorted(set(given) - set(o) - {"resume", "checkpoint", "history"})
     if unknown:
@@ -270,8 +270,11 @@ def _train(run: TrainRun, options: dict, dist, device) -> dict:
                + (f", AMP {str(dtype).replace('torch.', '')}" if dtype is not None else "")
                + f"; {cfg.describe()}"]
     if kind in dm.RESNETS:
-        summary.append(f"stem {params['stem']}, input size "
-                       f"{'native' if input_size is None else o['input_size']}, pretrained {pre_desc}")
+        size = params["input_size"]
+        shown = "native" if size is None else "×".join(map(str, size["resize"])) + (
+            f" cropped to {'×'.join(map(str, size['crop']))}" if size.get("crop") else "")
+        summary.append(f"stem {params['stem']}, input {item_shape[0]}×{item_shape[1]} → {shown} "
+                       f"(--input-size {o['input_size']}), pretrained {pre_desc}")
     for line in summary:
         log.info(f"train: {line}")
 
@@ -517,7 +520,7 @@ def plot_curves(path: str, rows: list[dict], *, title: str = "") -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from audiokit.store import AtomicTarget
+    from audiokit.evaluate import save_figure
 
     runs = list(dict.fromkeys(r["run"] for r in rows))
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4), dpi=110)
@@ -544,12 +547,4 @@ def plot_curves(path: str, rows: list[dict], *, title: str = "") -> None:
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    target = AtomicTarget(path)
-    try:
-        fig.savefig(target.file, format="png")
-        target.commit()
-    except BaseException:
-        target.abort()
-        raise
-    finally:
-        plt.close(fig)
+    save_figure(fig, path)
