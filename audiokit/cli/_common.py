@@ -124,6 +124,36 @@ def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def _redeliver_interrupt(unraisable) -> None:
+    """sys.unraisablehook: a Ctrl-C/SIGTERM that lands in a finaliser (a ``__del__`` or a
+    weakref callback, e.g. llvmlite's) is swallowed there by Python with an "Exception ignored
+    ... KeyboardInterrupt" traceback, and the run goes on as if never interrupted. Deliver it
+    again once the hook has returned, so the main thread raises it outside the finaliser and
+    the error boundary turns it into exit 130.
+
+    Re-tripping the signal from the hook itself would be handled at the hook's next bytecode
+    check and swallowed again, so a helper thread trips it only after the hook's last
+    statement (a plain store: no bytecode after it lets another thread take the GIL)."""
+    if issubclass(unraisable.exc_type, KeyboardInterrupt) and os.getpid() == _COMMAND_PID:
+        sig = next((s for s in (signal.SIGINT, signal.SIGTERM) if callable(signal.getsignal(s))), None)
+        if sig is not None:
+            import _thread
+            import threading
+            import time
+
+            returned = [False]
+
+            def redeliver():
+                while not returned[0]:
+                    time.sleep(0.001)
+                _thread.interrupt_main(sig)  # that signal's handler raises KeyboardInterrupt
+
+            threading.Thread(target=redeliver, name="audiokit-interrupt", daemon=True).start()
+            returned[0] = True
+            return
+    sys.__unraisablehook__(unraisable)
+
+
 def guarded(fn):
     """The error boundary of a command.
 
@@ -140,6 +170,7 @@ def guarded(fn):
             global _COMMAND_PID
             _COMMAND_PID = os.getpid()
             signal.signal(signal.SIGTERM, _raise_interrupt)
+            sys.unraisablehook = _redeliver_interrupt
         try:
             return fn(*args, **kwargs)
         except typer.Exit:
