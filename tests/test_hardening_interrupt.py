@@ -30,7 +30,6 @@ import pytest
 import soundfile as sf
 
 import corpus
-from conftest import AUDIOKIT
 
 ZYGOTE = r"""
 import json, os, sys
@@ -39,13 +38,32 @@ import audiokit.cli, audiokit.store, audiokit.modelfile, audiokit.features.batch
 import audiokit.training.classic, audiokit.models.classic
 if "torch" in sys.argv[1:]:
     import torch, audiokit.training.deep, audiokit.models.deep
+# Warm up numba's JIT of librosa (about 1.5 s per fresh process, in every worker too): the forked
+# runs and their forked workers inherit the compiled code and spend their time on the work.
+import tempfile
+from audiokit.features import FeatureConfig, extract_file
+with tempfile.NamedTemporaryFile(suffix=".wav") as tmp:
+    soundfile.write(tmp.name, numpy.zeros(8000, dtype="float32"), 16000, format="WAV")
+    for kind in ("mfcc-stats", "logmel"):
+        extract_file(FeatureConfig(kind=kind), tmp.name)
 out = sys.stdout
+out.write(json.dumps({"ready": True}) + "\n")
+out.flush()
 for line in sys.stdin:
     job = json.loads(line)
+    if "wait" in job:  # reap one run, report its exit status
+        _, status = os.waitpid(job["wait"], 0)
+        out.write(json.dumps({"status": os.waitstatus_to_exitcode(status)}) + "\n")
+        out.flush()
+        continue
     pid = os.fork()
     if pid == 0:
         os.setsid()
-        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+        if job.get("fsize"):  # a write past it fails with EFBIG instead of SIGXFSZ killing the run
+            import resource, signal
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (job["fsize"], job["fsize"]))
+        os.dup2(os.open(job.get("stdin") or os.devnull, os.O_RDONLY), 0)
         os.dup2(os.open(job["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), 1)
         os.dup2(os.open(job["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), 2)
         os.chdir(job["cwd"])
@@ -54,19 +72,20 @@ for line in sys.stdin:
         sys.exit(0)
     out.write(json.dumps({"pid": pid}) + "\n")
     out.flush()
-    _, status = os.waitpid(pid, 0)
-    out.write(json.dumps({"status": os.waitstatus_to_exitcode(status)}) + "\n")
-    out.flush()
 """
 
 
 class Zygote:
-    """A process with audiokit imported that forks one command at a time on request."""
+    """A process with audiokit imported that forks runs on request (each its own process group)
+    and reaps them when asked."""
 
     def __init__(self, *, torch: bool = False):
         env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
         self.p = subprocess.Popen([sys.executable, "-c", ZYGOTE] + (["torch"] if torch else []),
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, bufsize=0)
+        self.last: int | None = None
+        self.waiting: set[int] = set()
+        assert self._line(300) == {"ready": True}, "the zygote did not start"
 
     def _line(self, timeout: float) -> dict | None:
         ready, _, _ = select.select([self.p.stdout], [], [], timeout)
@@ -76,18 +95,32 @@ class Zygote:
         assert line, "the zygote died"
         return json.loads(line)
 
-    def start(self, argv, *, cwd, logs: Path) -> int:
+    def start(self, argv, *, cwd, logs: Path, stdin: Path | None = None, fsize: int | None = None) -> int:
+        """Fork a run of ``audiokit ARGV`` (stdout/stderr to LOGS.out/.err); returns its pid."""
         job = {"argv": [str(a) for a in argv], "cwd": str(cwd), "stdout": str(logs) + ".out",
-               "stderr": str(logs) + ".err"}
-        self.p.stdin.write((json.dumps(job) + "\n").encode())
-        self.p.stdin.flush()
+               "stderr": str(logs) + ".err", "stdin": str(stdin) if stdin else None, "fsize": fsize}
+        self._send(job)
         msg = self._line(120)
         assert msg is not None, "the zygote did not fork"
+        self.last = msg["pid"]
         return msg["pid"]
 
-    def wait(self, timeout: float) -> int | None:
+    def _send(self, job: dict) -> None:
+        self.p.stdin.write((json.dumps(job) + "\n").encode())
+        self.p.stdin.flush()
+
+    def wait(self, timeout: float, pid: int | None = None) -> int | None:
+        """The exit status of run ``pid`` (default: the last started), or None after ``timeout``
+        seconds; after None, call it again (once the run was killed) to collect the status."""
+        pid = self.last if pid is None else pid
+        if pid not in self.waiting:
+            self._send({"wait": pid})
+            self.waiting.add(pid)
         msg = self._line(timeout)
-        return None if msg is None else msg["status"]
+        if msg is None:
+            return None
+        self.waiting.discard(pid)
+        return msg["status"]
 
     def close(self):
         self.p.stdin.close()
@@ -144,7 +177,7 @@ def run_trials(z: Zygote, *, argv, target: Path, check, n: int, seed: int, work:
     assert z.wait(300) == 0, (work / "ref.err").read_text()
     span = time.monotonic() - t0
     check(target)  # the uninterrupted run's output is valid
-    counts = {"absent": 0, "complete": 0, "trials": n}
+    counts = {"absent": 0, "complete": 0, "trials": n, "by_signal": {}}
     for i in range(n):
         target.unlink(missing_ok=True)
         if report is not None:
@@ -169,15 +202,22 @@ def run_trials(z: Zygote, *, argv, target: Path, check, n: int, seed: int, work:
         else:
             assert status in (0, 130, -sig), (i, sig.name, status, err)
             assert _leftovers(target.parent, target.name) == [], (i, sig.name)  # cleaned up
+        kind = f"{sig.name} to the {'group' if group else 'main process'}"
+        by = counts["by_signal"].setdefault(kind, {"absent": 0, "complete": 0})
         if target.exists():
             check(target)  # complete and valid, never half-written
-            counts["complete"] += 1
+            outcome = "complete"
         else:
             assert status != 0, f"trial {i}: exit 0 but no {target.name}"
-            counts["absent"] += 1
+            outcome = "absent"
+        counts[outcome] += 1
+        by[outcome] += 1
         if report is not None and report(target).exists():
             json.loads(report(target).read_text())
     return counts
+
+
+N_PER_CLASS = 12  # 2 classes: a featurize or predict run of a few seconds, mostly the pool's start
 
 
 @pytest.fixture(scope="module")
@@ -186,7 +226,7 @@ def data(tmp_path_factory):
     rng = np.random.default_rng(0)
     for c in range(2):
         (d / "audio" / f"c{c}").mkdir(parents=True)
-        for i in range(24):
+        for i in range(N_PER_CLASS):
             y = corpus.tone(16000, seconds=0.6, f0=180.0 * (1 + c) * (1 + 0.01 * i)) + 0.01 * rng.standard_normal(9600)
             sf.write(str(d / "audio" / f"c{c}" / f"{i:02d}.wav"), y, 16000)
     return d
@@ -205,7 +245,7 @@ FIGURES: dict[str, dict] = {}
 def test_interrupted_featurize_leaves_no_half_store(zygote, data, tmp_path):
     from audiokit.store import open_store
 
-    n_files = 48
+    n_files = 2 * N_PER_CLASS
 
     def check(p):
         with open_store(str(p)) as s:
@@ -243,7 +283,7 @@ def test_interrupted_predict_leaves_no_half_csv(zygote, data, tmp_path):
 
     def check(p):
         rows = list(csv.DictReader(p.open(encoding="utf-8")))
-        assert len(rows) == 48 and all(r["label"] in ("c0", "c1") and not r["error"] for r in rows)
+        assert len(rows) == 2 * N_PER_CLASS and all(r["label"] in ("c0", "c1") and not r["error"] for r in rows)
 
     FIGURES["predict"] = run_trials(zygote, argv=["predict", model, data / "audio", "-o", tmp_path / "p.csv",
                                                   "-j", "2", "-q"],
@@ -406,40 +446,31 @@ def small_disk(tmp_path):
         subprocess.run(["umount", "-l", str(d)], capture_output=True)
 
 
-def _file_size_limit(nbytes: int):
-    """A preexec_fn limiting the size of files the process writes (RLIMIT_FSIZE); a write past
-    it fails with EFBIG ("File too large") instead of the process being killed by SIGXFSZ."""
-    def limit():
-        import resource
-
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, nbytes))
-
-    return limit
-
-
-def test_a_full_disk_is_one_clean_error_and_no_partial_file(data, small_disk, tmp_path):
+def test_a_full_disk_is_one_clean_error_and_no_partial_file(zygote, data, small_disk, tmp_path):
     d, mounted = small_disk
     noisy = tmp_path / "noisy"
     noisy.mkdir()
     rng = np.random.default_rng(5)
     for i in range(8):  # log-mels of noise barely compress: 8 x 66 KB > 256 KiB
         sf.write(str(noisy / f"{i}.wav"), 0.3 * rng.standard_normal(16000 * 3), 16000)
-    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
-    pre = None if mounted else _file_size_limit(256 << 10)
+    fsize = None if mounted else 256 << 10  # no tmpfs: RLIMIT_FSIZE, a write past it fails with EFBIG
     store = d / "s.h5"
-    r = subprocess.run(AUDIOKIT + ["featurize", str(noisy), "-o", str(store), "--duration", "3", "-j", "1"],
-                       capture_output=True, env=env, preexec_fn=pre, timeout=300)
+    zygote.start(["featurize", noisy, "-o", store, "--duration", "3", "-j", "1"], cwd=tmp_path,
+                 logs=tmp_path / "full", fsize=fsize)
+    status = zygote.wait(300)
+    err = (tmp_path / "full.err").read_text()
     why = "no space left on device" if mounted else "file too large"
-    assert r.returncode == 1, r.stderr.decode()  # not 139: libhdf5 crashes closing such a file
-    assert r.stderr.decode().splitlines() == [f"audiokit: error: {store}: cannot write the store: {why}"]
+    FIGURES["disk_full"] = {"method": "tmpfs 256 KiB" if mounted else "RLIMIT_FSIZE 256 KiB"}
+    assert status == 1, err  # not -11: libhdf5 crashes closing such a file
+    assert err.splitlines() == [f"audiokit: error: {store}: cannot write the store: {why}"]
     assert os.listdir(d) == []  # no store, no temp file
     # predict -o and train -o onto the full disk: the same
-    small = tmp_path / "small.h5"
-    assert subprocess.run(AUDIOKIT + ["featurize", str(data / "audio"), "-f", "mfcc-stats", "-o", str(small),
-                                      "-q"], env=env).returncode == 0
-    model = tmp_path / "m.h5"
-    assert subprocess.run(AUDIOKIT + ["train", str(small), "-o", str(model), "-q"], env=env).returncode == 0
+    small, model = tmp_path / "small.h5", tmp_path / "m.h5"
+    zygote.start(["featurize", data / "audio", "-f", "mfcc-stats", "-o", small, "-q"], cwd=tmp_path,
+                 logs=tmp_path / "f")
+    assert zygote.wait(300) == 0
+    zygote.start(["train", small, "-o", model, "-q"], cwd=tmp_path, logs=tmp_path / "t")
+    assert zygote.wait(300) == 0
     filler = d / "filler"
     if mounted:  # fill the disk to the last byte
         fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o644)
@@ -450,60 +481,72 @@ def test_a_full_disk_is_one_clean_error_and_no_partial_file(data, small_disk, tm
             pass
         finally:
             os.close(fd)
-    for args, target in ((["predict", str(model), str(data / "audio"), "-o", str(d / "p.csv")], d / "p.csv"),
-                         (["train", str(small), "-o", str(d / "m.h5"), "--model", "svm"], d / "m.h5")):
-        limit = None if mounted else _file_size_limit(1024)
-        r = subprocess.run(AUDIOKIT + args, capture_output=True, env=env, preexec_fn=limit, timeout=300)
-        err = r.stderr.decode().strip().splitlines()
-        assert r.returncode == 1, (args[0], r.stderr.decode())
+    outcomes = {"featurize": "exit 1, one line, nothing left"}
+    for args, target in ((["predict", model, data / "audio", "-o", d / "p.csv"], d / "p.csv"),
+                         (["train", small, "-o", d / "m.h5", "--model", "svm"], d / "m.h5")):
+        zygote.start(args, cwd=tmp_path, logs=tmp_path / args[0], fsize=None if mounted else 1024)
+        status = zygote.wait(300)
+        raw = (tmp_path / f"{args[0]}.err").read_text()
+        err = raw.strip().splitlines()
+        assert status == 1, (args[0], raw)
         assert err[-1].startswith("audiokit: error: ") and why in err[-1], err
-        assert "internal error" not in r.stderr.decode() and "Traceback" not in r.stderr.decode()
+        assert "internal error" not in raw and "Traceback" not in raw
         assert not target.exists() and _leftovers(d, target.name) == []
+        outcomes[args[0]] = "exit 1, one line, nothing left"
+    FIGURES["disk_full"]["outcome"] = outcomes
 
 
 # -- concurrent appends ---------------------------------------------------------------------------------
 
-def test_two_concurrent_appends_serialise(data, tmp_path):
+def test_two_concurrent_appends_serialise(zygote, data, tmp_path):
     """Two `featurize --append` runs on one store at once (also when it does not exist yet):
     the lock beside the store makes them take turns; nothing is lost or duplicated."""
     from audiokit.store import open_store
 
-    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
-    halves = [sorted((data / "audio").rglob("*.wav"))[k::2] for k in range(2)]
+    def together(argvs, stdins=None):
+        """Start the runs at once; their exit statuses and stderr."""
+        pids = [zygote.start(a, cwd=tmp_path, logs=tmp_path / f"c{i}", stdin=stdins[i] if stdins else None)
+                for i, a in enumerate(argvs)]
+        codes = [zygote.wait(300, pid) for pid in pids]
+        return codes, [(tmp_path / f"c{i}.err").read_text() for i in range(len(argvs))]
+
+    wavs = sorted((data / "audio").rglob("*.wav"))
+    halves = [wavs[k::2] for k in range(2)]
+    outcome = {}
     for existing in (False, True):
         store = tmp_path / f"s{int(existing)}.h5"
         if existing:
-            first = [str(p) for p in sorted((data / "audio").rglob("*.wav"))[:1]]
+            first = [str(p) for p in wavs[:1]]
             halves_now = [[p for p in h if str(p) not in first] for h in halves]
-            assert subprocess.run(AUDIOKIT + ["featurize", "-", "-f", "mfcc-stats", "-o", str(store), "-q"],
-                                  input="\n".join(first).encode(), env=env).returncode == 0
+            zygote.start(["featurize", first[0], "-f", "mfcc-stats", "-o", store, "-q"], cwd=tmp_path,
+                         logs=tmp_path / "first")
+            assert zygote.wait(300) == 0
         else:
             first, halves_now = [], halves
-        procs = [subprocess.Popen(AUDIOKIT + ["featurize", "-", "-f", "mfcc-stats", "-o", str(store), "--append",
-                                              "-j", "1", "-q"], stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-                 for _ in halves_now]
-        for p, h in zip(procs, halves_now):
-            p.stdin.write(("\n".join(map(str, h)) + "\n").encode())
-            p.stdin.close()
-        for p in procs:
-            assert p.wait(timeout=300) == 0, p.stderr.read().decode()
+        lists = []
+        for i, h in enumerate(halves_now):
+            lists.append(tmp_path / f"list{i}.txt")
+            lists[-1].write_text("\n".join(map(str, h)) + "\n")
+        codes, errs = together([["featurize", "-", "-f", "mfcc-stats", "-o", store, "--append", "-j", "1", "-q"]] * 2,
+                               lists)
+        assert codes == [0, 0], errs
         with open_store(str(store)) as s:
             want = sorted(first + [str(x) for h in halves_now for x in h])
             assert sorted(s.paths) == want and len(s.paths) == len(set(s.paths))
+            outcome["existing store" if existing else "new store"] = f"{len(s.paths)} of {len(want)} items, no duplicates"
     # the same files twice at once: one run adds them, the other refuses the duplicates
     store = tmp_path / "dup.h5"
-    procs = [subprocess.Popen(AUDIOKIT + ["featurize", str(data / "audio" / "c0"), "-f", "mfcc-stats", "-o", str(store),
-                                          "--append", "-j", "1", "-q"], stderr=subprocess.PIPE, env=env)
-             for _ in range(2)]
-    codes = sorted(p.wait(timeout=300) for p in procs)
-    assert codes == [0, 1]
-    errs = [p.stderr.read().decode() for p in procs]
+    codes, errs = together([["featurize", data / "audio" / "c0", "-f", "mfcc-stats", "-o", store, "--append",
+                             "-j", "1", "-q"]] * 2)
+    assert sorted(codes) == [0, 1], errs
     assert any("is already in the store" in e for e in errs), errs
     with open_store(str(store)) as s:
-        assert len(s) == 24 and len(set(s.paths)) == 24
+        assert len(s) == N_PER_CLASS and len(set(s.paths)) == N_PER_CLASS
+    outcome["same files twice"] = f"one run added {N_PER_CLASS} items, the other exit 1 'already in the store'"
+    FIGURES["concurrent_append"] = outcome
 
 
 def test_report_figures():
     """Print the interruption figures of this run (docs/reliability.md quotes them)."""
     if FIGURES:
-        print("interruption trials:", json.dumps(FIGURES))
+        print("interruption trials:", json.dumps(FIGURES, indent=1))
