@@ -598,7 +598,8 @@ def _array(draw, dtype: str, shape: tuple[int, ...]):
     if fill == "range":
         a = (np.arange(n) % 5 - 1).reshape(shape).astype(dtype)
     elif fill == "big":
-        a = np.full(shape, np.iinfo(dtype).max if kind in "iu" else (True if kind == "b" else 1e30), dtype=dtype)
+        top = np.iinfo(dtype).max if kind in "iu" else (True if kind == "b" else np.finfo(dtype).max)
+        a = np.full(shape, top, dtype=dtype)
     elif fill == "nan":
         a = np.full(shape, np.nan, dtype=dtype)
     return a, None
