@@ -312,12 +312,26 @@ def test_interrupted_deep_training_resumes_from_its_checkpoint(data, tmp_path):
         assert z.wait(600) == 0, (tmp_path / "ref.err").read_text()
         span = time.monotonic() - t0
         rng = np.random.default_rng(4)
-        resumed = 0
+        resumed, outcomes = 0, []
         for i, sig in enumerate((signal.SIGINT, signal.SIGTERM, signal.SIGKILL)):
             for p in (model, ckpt):
                 p.unlink(missing_ok=True)
+            t0 = time.monotonic()
             pid = z.start(argv, cwd=tmp_path, logs=tmp_path / f"d{i}")
-            time.sleep(float(rng.uniform(0.35, 0.8)) * span)
+            # the signal lands at a random moment of epochs 3-4 of 6, timed by the checkpoints of
+            # epochs 1 and 2 (the reference run's time is a poor clock: the first run in a
+            # process pays torch's warm-up, and the first epoch the data loading)
+            stamps = []
+            while len(stamps) < 2 and time.monotonic() - t0 < span + 60:
+                try:
+                    m = ckpt.stat().st_mtime_ns
+                except FileNotFoundError:
+                    m = None
+                if m is not None and (not stamps or m != stamps[-1][0]):
+                    stamps.append((m, time.monotonic()))
+                time.sleep(0.005)
+            epoch = stamps[1][1] - stamps[0][1] if len(stamps) == 2 else 0.0
+            time.sleep(float(rng.uniform(0.0, 2.0)) * epoch)
             _kill(pid, sig, True)
             status = z.wait(120)
             assert status is not None, f"training did not stop after {sig.name}"
@@ -325,17 +339,20 @@ def test_interrupted_deep_training_resumes_from_its_checkpoint(data, tmp_path):
             assert "Traceback" not in err, err
             if model.exists():  # it had finished
                 load_model(str(model))
+                outcomes.append(f"{sig.name}: had finished, model valid")
                 continue
             assert status != 0
             if not ckpt.exists():
-                continue  # stopped before the first epoch ended: nothing to resume
+                outcomes.append(f"{sig.name}: stopped before the first epoch ended, no model, nothing to resume")
+                continue
             load_checkpoint(str(ckpt))
             z.start(argv + ["--resume", ckpt], cwd=tmp_path, logs=tmp_path / f"r{i}")
             assert z.wait(600) == 0, (tmp_path / f"r{i}.err").read_text()
             mf = load_model(str(model))
             assert mf.kind == "specresnet" and len(mf.metrics) > 0
             resumed += 1
-        FIGURES["deep"] = {"trials": 3, "resumed": resumed}
+            outcomes.append(f"{sig.name}: no model, checkpoint loadable, --resume finished with a valid model")
+        FIGURES["deep"] = {"trials": 3, "resumed": resumed, "outcomes": outcomes}
         assert resumed >= 1
     finally:
         z.close()
