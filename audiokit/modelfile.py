@@ -17,6 +17,7 @@ Examples
 --------
 >>> import numpy as np, tempfile, os
 >>> from audiokit.features import FeatureConfig
+from audiokit.store import h5_text
 >>> p = os.path.join(tempfile.mkdtemp(), "m.h5")
 >>> save_model(p, ModelFile(kind="knn", class_names=["a", "b"], feature_config=FeatureConfig(kind="mfcc-stats"),
 ...            arrays={"X": np.zeros((2, 40))}, params={"k": 1}))
@@ -35,6 +36,7 @@ import numpy as np
 from audiokit import __version__
 from audiokit.errors import ModelFileError
 from audiokit.features import FeatureConfig
+from audiokit.store import h5_text
 
 FORMAT = "audiokit-model"
 FORMAT_VERSION = 1
@@ -241,9 +243,7 @@ def _read_arrays(group, name: str, budget: int, h5py) -> dict[str, np.ndarray]:
 
 
 def _attr(v) -> str:
-    if isinstance(v, bytes):
-        return v.decode("utf-8", "replace")
-    return "" if v is None else str(v)
+    return "" if v is None else h5_text(v)
 
 
 def check_store(mf: ModelFile, store) -> None:

@@ -469,15 +469,15 @@ class Store:
         n = self.features.shape[0]
         self.version = version
         self.audiokit_version = _attr_str(a.get("audiokit_version", "?"))
-        self.class_names = [_text(c) for c in h5["class_names"][:]]
+        self.class_names = [h5_text(c) for c in h5["class_names"][:]]
         if len(set(self.class_names)) != len(self.class_names):
             raise StoreError("class_names has duplicates", path=name)
         self.labels = self._vector("labels", n).astype(np.int64)
         if self.labels.size and (self.labels.max(initial=-1) >= len(self.class_names) or self.labels.min() < -1):
             raise StoreError("labels out of range of class_names", path=name)
-        self.paths = [_text(p) for p in self._vector("paths", n)]
-        self.paths2 = [_text(p) for p in self._vector("paths2", n)] if "paths2" in h5 else None
-        self.groups = (np.array([_text(g) for g in self._vector("groups", n)], dtype=object)
+        self.paths = [h5_text(p) for p in self._vector("paths", n)]
+        self.paths2 = [h5_text(p) for p in self._vector("paths2", n)] if "paths2" in h5 else None
+        self.groups = (np.array([h5_text(g) for g in self._vector("groups", n)], dtype=object)
                        if "groups" in h5 else None)
         folds = self._vector("folds", n).astype(np.int64) if "folds" in h5 else None
         self.folds = folds if folds is not None and (folds >= 0).any() else None
@@ -606,15 +606,20 @@ def _records(attrs, key: str, name: str) -> list[dict]:
 
 
 def _attr_str(v) -> str:
-    if v is None:
-        return ""
+    return "" if v is None else h5_text(v)
+
+
+def h5_text(v) -> str:
+    """Text from an HDF5 string: invalid UTF-8 becomes U+FFFD. h5py hands undecodable bytes of a
+    variable-length string back as lone surrogates, which no stream can print (found by fuzzing)."""
     if isinstance(v, bytes):
         return v.decode("utf-8", "replace")
-    return str(v)
-
-
-def _text(v) -> str:
-    return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+    s = str(v)
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        s = s.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return s
 
 
 def read_input_bytes(name: str, stdin=None) -> io.BytesIO:

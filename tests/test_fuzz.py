@@ -855,12 +855,14 @@ FOUND_STORE = {
     "skipped not a list (info: TypeError)": [("attr", "skipped", 0)],
     "provenance an object (info: AttributeError)": [("attr", "provenance", '{"a": 1}')],
     "provenance a list of numbers": [("attr", "provenance", "[1, 2]")],
+    "created not UTF-8 (info: UnicodeEncodeError printing a lone surrogate)": [("attr", "created", b"\x80")],
     "labels a virtual dataset": [("vds", "labels", None)],
     "class_names with duplicates (counts lost)": [
         ("replace", "class_names", (np.array([b"ab"] * 8, dtype="S4"), None))],
 }
 FOUND_MODEL = {
     "params null (TypeError)": [("attr", "params", "null")],
+    "created not UTF-8 (info: UnicodeEncodeError)": [("attr", "created", b"\x80")],
     "class_names numbers": [("attr", "class_names", "[1, 2]")],
     "class_names a string": [("attr", "class_names", '"ab"')],
     "class_names with duplicates": [("attr", "class_names", '["a", "a"]')],
