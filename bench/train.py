@@ -10,6 +10,8 @@ Three parts (results go to docs/benchmarks.md, "deep training"):
 
     * audiokit's engine (:func:`audiokit.training.engine.fit`): the store in device memory,
       batches by index, AMP (bf16/fp16) and channels_last on CUDA;
+    * the same without the "precise BN" pass after each epoch (a forward pass over up to
+      4096 training items to re-estimate BatchNorm statistics, counted in the epoch's time);
     * the loop a user would write: an HDF5-backed ``Dataset`` (one ``h5py`` read per item)
       and a ``DataLoader`` (shuffle, ``--loader-workers`` workers, pinned memory on CUDA),
       fp32, default memory format.
@@ -96,7 +98,8 @@ def make_store(path: Path, n: int, *, n_classes: int = 10, shape=(128, 128), see
             w.add(x, label=f"c{c}", path=f"item{i:05d}.wav", duration=1.0)
 
 
-def engine_epochs(kind: str, store: Path, *, batch: int, epochs: int, device: str) -> list[dict]:
+def engine_epochs(kind: str, store: Path, *, batch: int, epochs: int, device: str,
+                  precise_bn: bool = True) -> list[dict]:
     import torch
 
     from audiokit.models import deep as dm
@@ -113,7 +116,8 @@ def engine_epochs(kind: str, store: Path, *, batch: int, epochs: int, device: st
                            stem="sum" if kind != "specresnet" else None)
     rows = np.arange(len(y))
     net.frontend.set_stats(**bank.stats(rows))
-    cfg = EngineConfig(optimizer="adam", batch_size=batch, epochs=epochs, scheduler="none", patience=0)
+    cfg = EngineConfig(optimizer="adam", batch_size=batch, epochs=epochs, scheduler="none", patience=0,
+                       **({} if precise_bn else {"precise_bn": 0}))
     res = fit(net, bank, rows, None, cfg, n_classes=int(y.max()) + 1, device=dev)
     return [{"samples_per_s": h["samples_per_s"], "seconds": h["seconds"], "placement": bank.placement}
             for h in res.history]
@@ -185,16 +189,17 @@ def throughput(a) -> dict:
     workers = a.loader_workers if a.loader_workers is not None else min(4, os.cpu_count() or 1)
     rows = []
     for kind in a.models.split(","):
-        for loop in ("audiokit", "plain"):
+        for loop in ("audiokit", "audiokit, no precise BN", "plain"):
             t = time.perf_counter()
-            if loop == "audiokit":
-                hist = engine_epochs(kind, store, batch=a.batch, epochs=a.epochs, device=a.device)
+            if loop.startswith("audiokit"):
+                hist = engine_epochs(kind, store, batch=a.batch, epochs=a.epochs, device=a.device,
+                                     precise_bn=loop == "audiokit")
             else:
                 hist = plain_epochs(kind, store, batch=a.batch, epochs=a.epochs, device=a.device, workers=workers)
             last = hist[-1]
             rows.append({"model": kind, "loop": loop, "items": n, "batch": a.batch, **last,
                          "wall_s": time.perf_counter() - t})
-            print(f"bench: {kind:10s} {loop:8s} {last['samples_per_s']:9.1f} samples/s  {last['seconds']:8.1f} s/epoch",
+            print(f"bench: {kind:10s} {loop:24s} {last['samples_per_s']:9.1f} samples/s  {last['seconds']:8.1f} s/epoch",
                   file=sys.stderr)
     for kind in a.models.split(","):
         ours = next(r for r in rows if r["model"] == kind and r["loop"] == "audiokit")
