@@ -231,30 +231,23 @@ class AudioFile:
         if total > 0:
             n = total - start if n < 0 else min(n, total - start)
         f = self._f
-        try:
-            with _quiet_decoder():
-                if start > 0:
-                    if not f.seekable():
-                        raise AudioError("cannot seek in this file", path=p)
-                    f.seek(start)
-                elif f.seekable():
-                    f.seek(0)
-                if mono and f.channels > 1 and n > BLOCK_FRAMES:
-                    # Fold to mono block by block: peak memory is the mono signal plus one block.
-                    parts = [b.mean(axis=1, dtype=np.float32) for b in _blocks(f, BLOCK_FRAMES, n)]
-                    y = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+        with _decoding(p), _quiet_decoder():
+            if start > 0:
+                if not f.seekable():
+                    raise AudioError("cannot seek in this file", path=p)
+                f.seek(start)
+            elif f.seekable():
+                f.seek(0)
+            if mono and f.channels > 1 and n > BLOCK_FRAMES:
+                # Fold to mono block by block: peak memory is the mono signal plus one block.
+                parts = [b.mean(axis=1, dtype=np.float32) for b in _blocks(f, BLOCK_FRAMES, n)]
+                y = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+            else:
+                data = f.read(frames=n, dtype="float32", always_2d=True)
+                if mono:
+                    y = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float32)
                 else:
-                    data = f.read(frames=n, dtype="float32", always_2d=True)
-                    if mono:
-                        y = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float32)
-                    else:
-                        y = data.T
-        except AudioError:
-            raise
-        except MemoryError:
-            raise AudioError("out of memory while decoding", path=p) from None
-        except Exception as exc:
-            raise AudioError(f"decoding failed ({_exc_text(exc)})", path=p) from exc
+                    y = data.T
         if y.shape[-1] == 0:
             raise AudioError("no audio samples (zero-length)", path=p)
         if not np.isfinite(y).all():
@@ -288,7 +281,7 @@ class AudioFile:
 
             rs = soxr.ResampleStream(native, sr, 1, dtype="float32", quality="HQ")
         n_in = n_out = 0
-        try:
+        with _decoding(p):
             if self._f.seekable():
                 self._f.seek(0)
             for b in _blocks(self._f, block_frames):
@@ -307,12 +300,6 @@ class AudioFile:
                 tail = tail[:max(want, 0)] if len(tail) >= want else np.pad(tail, (0, want - len(tail)))
                 if len(tail):
                     yield np.asarray(tail, dtype=np.float32)
-        except AudioError:
-            raise
-        except MemoryError:
-            raise AudioError("out of memory while decoding", path=p) from None
-        except Exception as exc:
-            raise AudioError(f"decoding failed ({_exc_text(exc)})", path=p) from exc
         if n_in == 0:
             raise AudioError("no audio samples (zero-length)", path=p)
 
@@ -332,6 +319,20 @@ class AudioFile:
         self.close()
 
 
+@contextlib.contextmanager
+def _decoding(path: str):
+    """Any failure of the decoder as one :class:`AudioError` naming ``path`` (the one mapping
+    :meth:`AudioFile.read` and :meth:`AudioFile.stream` share)."""
+    try:
+        yield
+    except AudioError:
+        raise
+    except MemoryError:
+        raise AudioError("out of memory while decoding", path=path) from None
+    except Exception as exc:
+        raise AudioError(f"decoding failed ({_exc_text(exc)})", path=path) from exc
+
+
 def _blocks(f, blocksize: int, frames: int = -1) -> Iterator[np.ndarray]:
     """Consecutive ``(n, channels)`` float32 blocks of an open file: ``frames`` of them (-1: to the end).
 
@@ -341,7 +342,8 @@ def _blocks(f, blocksize: int, frames: int = -1) -> Iterator[np.ndarray]:
     """
     left = frames
     while left != 0:
-        b = f.read(frames=blocksize if left < 0 else min(blocksize, left), dtype="float32", always_2d=True)
+        with _quiet_decoder():  # also when streaming: mpg123's resync notes stay off stderr
+            b = f.read(frames=blocksize if left < 0 else min(blocksize, left), dtype="float32", always_2d=True)
         if not len(b):
             return
         yield b
