@@ -714,16 +714,6 @@ def _info(path: str) -> str:
     return ""
 
 
-@fuzz(150)
-@given(data=st.data())
-def test_store_reader_byte_damage(good, tmp_path, data):
-    COUNTS["store: byte damage"] += 1
-    raw = (good / "s.h5").read_bytes()
-    p = tmp_path / "damaged.h5"
-    p.write_bytes(data.draw(byte_damage(raw)))
-    assert_clean(in_child(lambda: _read_store(str(p))), p)
-
-
 def _store_shape(good) -> tuple[int, int]:
     import h5py
 
@@ -820,14 +810,17 @@ def _model_arrays(good) -> dict[str, tuple[int, ...]]:
     return out
 
 
+@pytest.mark.parametrize("what", ["store", "model"])
 @fuzz(150)
 @given(data=st.data())
-def test_model_reader_byte_damage(good, tmp_path, data):
-    COUNTS["model: byte damage"] += 1
-    raw = (good / "knn.h5").read_bytes()
+def test_reader_byte_damage(good, tmp_path, data, what):
+    """Random damage to the bytes of a good store or model file: refused with its name, or read."""
+    COUNTS[f"{what}: byte damage"] += 1
+    raw = (good / ("s.h5" if what == "store" else "knn.h5")).read_bytes()
     p = tmp_path / "damaged.h5"
     p.write_bytes(data.draw(byte_damage(raw)))
-    assert_clean(in_child(lambda: _read_model(str(p))), p)
+    reader = _read_store if what == "store" else _read_model
+    assert_clean(in_child(lambda: reader(str(p))), p)
 
 
 @fuzz(100)

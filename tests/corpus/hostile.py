@@ -90,13 +90,7 @@ def stores(good: str | os.PathLike, d: str | os.PathLike, marker: str | os.PathL
     add("newer_version", "newer than this audiokit reads", lambda h: h.attrs.__setitem__("format_version", 99))
     add("not_a_store", "not an audiokit", lambda h: h.attrs.__setitem__("format", "something-else"))
     add("missing_labels", "lacks the 'labels' dataset", lambda h: h.__delitem__("labels"))
-    raw = good.read_bytes()
-    p = d / "truncated.h5"
-    p.write_bytes(raw[: len(raw) // 2])
-    out["truncated"] = (p, "not HDF5, or truncated")
-    p = d / "pickle_file.h5"
-    p.write_bytes(pk)
-    out["pickle_file"] = (p, "not HDF5, or truncated")
+    _not_hdf5(d, good, pk, out)
     p = d / "empty.h5"
     p.write_bytes(b"")
     out["empty"] = (p, "not HDF5, or truncated")
@@ -135,13 +129,7 @@ def models(good: str | os.PathLike, d: str | os.PathLike, marker: str | os.PathL
     add("unknown_kind", "unknown model kind", lambda h: h.attrs.__setitem__("kind", "evil"))
     add("newer_version", "newer than this audiokit reads", lambda h: h.attrs.__setitem__("format_version", 99))
     add("a_store", "store", lambda h: h.attrs.__setitem__("format", "audiokit-store"))
-    raw = good.read_bytes()
-    p = d / "truncated.h5"
-    p.write_bytes(raw[: len(raw) // 2])
-    out["truncated"] = (p, "not HDF5, or truncated")
-    p = d / "pickle_file.h5"
-    p.write_bytes(pk)
-    out["pickle_file"] = (p, "not HDF5, or truncated")
+    _not_hdf5(d, good, pk, out)
     return out
 
 
@@ -158,3 +146,13 @@ def damaged(raw: bytes, rng: np.random.Generator) -> bytes:
         pos = int(rng.integers(0, max(1, len(b) - 8)))
         b[pos:pos + 8] = rng.bytes(8)
     return bytes(b)
+
+
+def _not_hdf5(d: Path, good: Path, pk: bytes, out: dict) -> None:
+    """The two variants that are not HDF5 at all, for stores and models alike: ``good`` cut in
+    half, and a bare pickle named ``.h5``."""
+    raw = good.read_bytes()
+    for name, data in (("truncated", raw[: len(raw) // 2]), ("pickle_file", pk)):
+        p = d / f"{name}.h5"
+        p.write_bytes(data)
+        out[name] = (p, "not HDF5, or truncated")
