@@ -94,6 +94,9 @@ def main() -> None:
         code = 0
     except SystemExit as exc:
         code = exc.code
+    except KeyboardInterrupt:  # Ctrl-C while typer builds the command, before guarded() is entered
+        sys.stderr.write("audiokit: error: interrupted\n")
+        code = 130
     if type(sys.stdout).__name__ == "PacifyFlushWrapper" or (not stdout_was_devnull and _is_devnull(1)):
         code = 0  # the failed write was to a closed pipe on stdout, nothing else
     try:

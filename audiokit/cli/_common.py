@@ -170,6 +170,12 @@ def guarded(fn):
             global _COMMAND_PID
             _COMMAND_PID = os.getpid()
             signal.signal(signal.SIGTERM, _raise_interrupt)
+            # Ctrl-C too: Python's own SIGINT handler raises KeyboardInterrupt in a pool worker
+            # forked a moment before, inside threading's after-fork hook, where Python prints an
+            # "Exception ignored" traceback (CI, tests/test_hardening_interrupt.py). Ours ends such a
+            # child quietly and raises KeyboardInterrupt in the command's own process as before.
+            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+                signal.signal(signal.SIGINT, _raise_interrupt)
             sys.unraisablehook = _redeliver_interrupt
         try:
             return fn(*args, **kwargs)
