@@ -474,17 +474,38 @@ def test_ctrl_c_in_a_just_forked_worker_ends_it_quietly():
     assert "Traceback" not in p.stderr and "KeyboardInterrupt" not in p.stderr, p.stderr
 
 
-def test_ctrl_c_before_the_command_starts_is_one_line_and_exit_130(monkeypatch, capsys):
-    import audiokit.cli
+AROUND_THE_COMMAND = r"""
+import atexit, os, signal, sys
+import audiokit.cli
+from audiokit.cli._common import guarded
 
-    def building(**kwargs):
-        raise KeyboardInterrupt  # as if typer were still turning the functions into click commands
+@guarded
+def command(quiet=False, verbose=False):
+    print("done", flush=True)
 
-    monkeypatch.setattr(audiokit.cli, "app", building)
-    with pytest.raises(SystemExit) as exc:
-        audiokit.cli.main()
-    assert exc.value.code == 130
-    assert capsys.readouterr().err == "audiokit: error: interrupted\n"
+def app(**kwargs):
+    if sys.argv[1] == "before":
+        os.kill(os.getpid(), signal.SIGINT)  # typer still building the command
+    command()
+    if sys.argv[1] == "after":
+        os.kill(os.getpid(), signal.SIGINT)  # the command has returned, main() not yet
+
+if sys.argv[1] == "teardown":  # the interpreter already exiting
+    atexit.register(lambda: os.kill(os.getpid(), signal.SIGINT))
+audiokit.cli.app = app
+audiokit.cli.main()
+"""
+
+
+@pytest.mark.parametrize("when", ["before", "after", "teardown"])
+def test_ctrl_c_around_the_command_is_quiet(when):
+    p = subprocess.run([sys.executable, "-c", AROUND_THE_COMMAND, when], capture_output=True, text=True, timeout=60)
+    assert "Traceback" not in p.stderr and "Exception ignored" not in p.stderr, p.stderr
+    if when == "teardown":  # output complete; the signal's default action ends the process
+        assert p.returncode == -signal.SIGINT and p.stdout == "done\n" and p.stderr == ""
+    else:
+        assert p.returncode == 130 and p.stderr == "audiokit: error: interrupted\n"
+        assert p.stdout == ("" if when == "before" else "done\n")
 
 
 # -- a full disk -----------------------------------------------------------------------------------

@@ -90,11 +90,15 @@ def main() -> None:
 
     stdout_was_devnull = _is_devnull(1)
     try:
-        app(prog_name="audiokit")
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    except KeyboardInterrupt:  # Ctrl-C while typer builds the command, before guarded() is entered
+        try:
+            app(prog_name="audiokit")
+            code = 0
+        except SystemExit as exc:
+            code = exc.code
+        finally:
+            _default_signals()
+    except KeyboardInterrupt:  # Ctrl-C while typer builds the command (before guarded()), or just after it
+        _default_signals()
         sys.stderr.write("audiokit: error: interrupted\n")
         code = 130
     if type(sys.stdout).__name__ == "PacifyFlushWrapper" or (not stdout_was_devnull and _is_devnull(1)):
@@ -115,6 +119,19 @@ def main() -> None:
             pass
         os._exit(code if isinstance(code, int) else 1)
     sys.exit(code)
+
+
+def _default_signals() -> None:
+    """The command has ended (its output is complete or cleaned up): from here a Ctrl-C or SIGTERM
+    ends the process quietly by the signal's default action, as it would a C tool, instead of
+    raising KeyboardInterrupt in the exit code below or in the interpreter's teardown."""
+    import signal
+
+    from audiokit.cli._common import _raise_interrupt
+
+    for s in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(s) is _raise_interrupt:
+            signal.signal(s, signal.SIG_DFL)
 
 
 def _is_devnull(fd: int) -> bool:

@@ -174,7 +174,7 @@ def guarded(fn):
             # forked a moment before, inside threading's after-fork hook, where Python prints an
             # "Exception ignored" traceback (CI, tests/test_hardening_interrupt.py). Ours ends such a
             # child quietly and raises KeyboardInterrupt in the command's own process as before.
-            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            if signal.getsignal(signal.SIGINT) in (signal.default_int_handler, signal.SIG_DFL):
                 signal.signal(signal.SIGINT, _raise_interrupt)
             sys.unraisablehook = _redeliver_interrupt
         try:
