@@ -11,7 +11,7 @@ Three parts (results go to docs/benchmarks.md, "deep training"):
     * audiokit's engine (:func:`audiokit.training.engine.fit`): the store in device memory,
       batches by index, AMP (bf16/fp16) and channels_last on CUDA;
     * the same without the "precise BN" pass after each epoch (a forward pass over up to
-      4096 training items to re-estimate BatchNorm statistics, counted in the epoch's time);
+      1,024 training items to re-estimate BatchNorm statistics, counted in the epoch's time);
     * the loop a user would write: an HDF5-backed ``Dataset`` (one ``h5py`` read per item)
       and a ``DataLoader`` (shuffle, ``--loader-workers`` workers, pinned memory on CUDA),
       fp32, default memory format.
