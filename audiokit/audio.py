@@ -27,6 +27,11 @@ from audiokit.errors import AudioError, UsageError
 AUDIO_EXTENSIONS = frozenset(
     {".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".snd", ".w64", ".caf"}
 )
+#: Extensions of formats libsndfile does not decode (AAC/ALAC in MP4, WMA, AMR, WebM, ...):
+#: a directory walk leaves them out with a warning, and loading one names the fix.
+UNDECODED_EXTENSIONS = frozenset({".m4a", ".m4b", ".mp4", ".aac", ".alac", ".wma", ".amr", ".3gp", ".webm",
+                                  ".mka", ".ape", ".wv", ".ac3", ".dts", ".mov"})
+CONVERT_HINT = "convert first, e.g. ffmpeg -i IN.m4a OUT.flac"
 #: Frames decoded per block when folding many channels to mono, so a long multichannel
 #: file never needs its full (frames, channels) array in memory at once.
 BLOCK_FRAMES = 1 << 18
@@ -85,6 +90,9 @@ def _reason(path: str, exc: BaseException) -> str:
         # libsndfile's MP3 probe says "File does not exist or is not a regular file (possibly a
         # pipe?)" for any unrecognised bytes; the checks above show the file is there and regular.
         text = "unrecognised or corrupt data"
+    ext = Path(path).suffix.lower()
+    if ext in UNDECODED_EXTENSIONS:
+        return f"not readable as audio ({text}; {ext} files are not decoded: {CONVERT_HINT})"
     return f"not readable as audio ({text})"
 
 
@@ -491,6 +499,7 @@ def _special_file(entry: os.DirEntry) -> bool:
 def _walk(root: str, extensions: frozenset[str]) -> list[str]:
     found: list[str] = []
     seen: set[tuple[int, int]] = set()
+    undecoded: dict[str, int] = {}  # extension -> files left out (a phone's .m4a recordings)
 
     def visit(d: str) -> None:
         try:
@@ -521,6 +530,13 @@ def _walk(root: str, extensions: frozenset[str]) -> list[str]:
                     _log.warning(f"{e.path}: not a regular file (a FIFO, socket or device); left out")
                     continue
                 found.append(e.path)
+            elif Path(e.name).suffix.lower() in UNDECODED_EXTENSIONS:
+                ext = Path(e.name).suffix.lower()
+                undecoded[ext] = undecoded.get(ext, 0) + 1
 
     visit(root)
+    if undecoded:
+        kinds = ", ".join(f"{n} {ext}" for ext, n in sorted(undecoded.items()))
+        _log.warning(f"{root}: left out {sum(undecoded.values())} file(s) in formats that are not decoded "
+                     f"({kinds}); {CONVERT_HINT}")
     return found

@@ -257,6 +257,23 @@ def test_damaged_mp3_gives_one_reason_and_no_decoder_chatter(tmp_path):
     assert r.stderr.splitlines() == [f"{p}: not readable as audio (unrecognised or corrupt data)"] * 2
 
 
+def test_formats_libsndfile_cannot_decode_are_named_with_the_fix(tmp_path, caplog):
+    """A phone's .m4a recordings: a walk says how many it left out; loading one says what to do."""
+    (tmp_path / "sub").mkdir()
+    for name in ("a.m4a", "sub/b.M4A", "c.wma", "d.wav"):
+        (tmp_path / name).write_bytes(b"\0\0\0\x20ftypM4A " + bytes(200))
+    with caplog.at_level("WARNING", logger="audiokit"):
+        assert audio.collect_paths([str(tmp_path)]) == [str(tmp_path / "d.wav")]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{tmp_path}: left out 3 file(s) in formats that are not decoded (2 .m4a, 1 .wma); "
+        "convert first, e.g. ffmpeg -i IN.m4a OUT.flac"]
+    with pytest.raises(AudioError, match=r"\.m4a files are not decoded: convert first, e\.g\. ffmpeg"):
+        audio.load(tmp_path / "a.m4a")
+    with pytest.raises(AudioError) as exc:  # an unknown format under an audio name: no ffmpeg advice
+        audio.load(tmp_path / "d.wav")
+    assert "ffmpeg" not in str(exc.value)
+
+
 def test_walk_leaves_out_fifos_instead_of_hanging(tmp_path):
     os.mkfifo(tmp_path / "pipe.wav")
     (tmp_path / "real.wav").write_bytes(b"")

@@ -249,6 +249,14 @@ def test_skip_errors_reports_leaves_out_and_counts(cli, tmp_path):
     assert "none of" in r.stderr.splitlines()[-1] and not (tmp_path / "none.h5").exists()
 
 
+def test_undecoded_formats_in_a_directory_are_reported_not_silently_dropped(cli, tmp_path):
+    tone(tmp_path / "d" / "a.wav", 300, duration=0.3)
+    (tmp_path / "d" / "b.m4a").write_bytes(b"\0\0\0\x20ftypM4A " + bytes(200))
+    r = cli("featurize", tmp_path / "d", "-f", "mfcc-stats", "-o", tmp_path / "s.h5")
+    assert "left out 1 file(s) in formats that are not decoded (1 .m4a)" in r.stderr
+    assert "done 1 of 1" in r.stderr
+
+
 def test_no_audio_found_and_regex_misses(cli, tmp_path):
     (tmp_path / "empty").mkdir()
     r = cli("featurize", tmp_path / "empty", "-o", tmp_path / "s.h5", expect=1)
