@@ -82,7 +82,7 @@ def save_model(path: str, mf: ModelFile) -> None:
         _write_h5(h5, mf, path)
     target = AtomicTarget(path, seekable=True)  # /dev/null or a FIFO gets the bytes at the end
     try:
-        if isinstance(target.file, io.BytesIO):
+        if target.buffer is not None:  # stdout, /dev/null, a FIFO: the bytes go out on commit
             target.file.write(image.getbuffer())
         else:
             with open(target.file, "wb") as f:

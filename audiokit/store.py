@@ -3,8 +3,9 @@
 The schema is documented in ``docs/store-format.md``; :data:`FORMAT_VERSION` is
 bumped whenever it changes. A store is written to a temporary file in the target's
 directory and renamed over the target at the very end, so an interrupted run never
-leaves a half store under the target name. ``-`` as target buffers the file in
-memory and writes its bytes to stdout; ``-`` as source reads them from stdin.
+leaves a half store under the target name. ``-`` as target builds the file in a
+:func:`spool` (memory, then $TMPDIR) and writes its bytes to stdout; ``-`` as source spools
+stdin the same way.
 
 Examples
 --------
@@ -22,7 +23,6 @@ Examples
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import sys
@@ -87,7 +87,8 @@ def hdf5_write_error(exc: OSError, h5, path: str, what: str, error=StoreError):
             _SET_ASIDE.extend(h5py.h5f.get_obj_ids(h5.id, h5py.h5f.OBJ_ALL))
         except Exception:
             pass
-    return error(f"cannot write the {what}: {os_reason(exc)}", path=path)
+    where = f" (buffered in {tempfile.gettempdir()} for the pipe; set TMPDIR to a larger disk)" if path == "-" else ""
+    return error(f"cannot write the {what}: {os_reason(exc)}{where}", path=path)
 
 
 def _str_dtype():
@@ -127,10 +128,22 @@ def _umask() -> int:
 LIBVER = ("v108", "latest")
 
 
+#: An HDF5 file on a pipe (``-o -``, ``-`` as input) is held in memory up to this size, then in
+#: an anonymous temporary file in $TMPDIR: HDF5 seeks, so a pipe cannot be read or written in
+#: place, and a store of many GB must not need as much RAM (``sort`` spills the same way).
+SPOOL_BYTES = 64 << 20
+
+
+def spool():
+    """A seekable buffer for an HDF5 file on a pipe: memory up to :data:`SPOOL_BYTES`, then an
+    unlinked file in $TMPDIR (gone with the process, even after SIGKILL)."""
+    return tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES, mode="w+b")
+
+
 class AtomicTarget:
     """A temporary path beside ``target`` that becomes ``target`` on :meth:`commit`.
 
-    ``target == "-"``: an in-memory buffer whose bytes go to stdout on commit.
+    ``target == "-"``: a :func:`spool` whose bytes go to stdout on commit.
     Anything else that ends the writer (an exception, Ctrl-C, SIGTERM turned into an
     exception by the CLI) removes the temporary file and leaves ``target`` untouched.
     A symbolic link as target is followed: the file it points to is replaced, the link stays.
@@ -139,8 +152,8 @@ class AtomicTarget:
     ``/dev/null``, a FIFO, ``/dev/stdout``: there is nothing to replace atomically, and a rename
     over it would destroy the device node (``-o /dev/null`` once replaced /dev/null with a
     regular file), so such a target is written directly: :attr:`file` is its path for writers
-    that write in one pass (text, PNG), or, with ``seekable=True`` (HDF5 writers, which seek), an
-    in-memory buffer whose bytes are written to the target on commit, as for ``-``.
+    that write in one pass (text, PNG), or, with ``seekable=True`` (HDF5 writers, which seek), a
+    :func:`spool` whose bytes are written to the target on commit, as for ``-``.
     """
 
     def __init__(self, target: str, *, stdout=None, seekable: bool = False):
@@ -152,7 +165,7 @@ class AtomicTarget:
         self.buffer = None
         self.tmp = None
         if self.to_stdout or (self.special and seekable):
-            self.buffer = io.BytesIO()
+            self.buffer = spool()
         elif self.special:
             pass
         else:
@@ -180,19 +193,28 @@ class AtomicTarget:
     def commit(self) -> None:
         if self.to_stdout:
             out = self._stdout or sys.stdout.buffer
-            out.write(self.buffer.getvalue())
+            self._copy_out(out)
             out.flush()
         elif self.special:
             if self.buffer is not None:
                 with open(self.target, "wb") as f:
-                    f.write(self.buffer.getvalue())
+                    self._copy_out(f)
         else:
             with open(self.tmp, "rb+") as f:
                 os.fsync(f.fileno())
             os.replace(self.tmp, self._real)
             self.tmp = None
 
+    def _copy_out(self, out) -> None:
+        import shutil
+
+        self.buffer.seek(0)
+        shutil.copyfileobj(self.buffer, out, 1 << 20)
+        self.buffer.close()
+
     def abort(self) -> None:
+        if self.buffer is not None:
+            self.buffer.close()
         if self.tmp is not None:
             with contextlib.suppress(OSError):
                 os.unlink(self.tmp)
@@ -622,15 +644,33 @@ def h5_text(v) -> str:
     return s
 
 
-def read_input_bytes(name: str, stdin=None) -> io.BytesIO:
-    """Buffer an HDF5 file arriving on stdin (``-``); refuses a terminal and empty input."""
+def read_input_bytes(name: str, stdin=None):
+    """Spool an HDF5 file arriving on stdin (``-``) into a seekable :func:`spool`; refuses a
+    terminal and empty input."""
+    import shutil
+
     stream = stdin if stdin is not None else sys.stdin
     if hasattr(stream, "isatty") and stream.isatty():
         raise UsageError("'-' reads an HDF5 file from stdin, but stdin is a terminal; pipe one in")
-    data = (stream.buffer if hasattr(stream, "buffer") else stream).read()
-    if not data:
+    buf = spool()
+    try:
+        shutil.copyfileobj(stream.buffer if hasattr(stream, "buffer") else stream, buf, 1 << 20)
+    except OSError as exc:
+        import errno
+
+        buf.close()
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            raise StoreError(f"cannot buffer the HDF5 file read from stdin in {tempfile.gettempdir()}: "
+                             f"{os_reason(exc)} (set TMPDIR to a larger disk)", path="-") from None
+        raise StoreError(f"cannot read stdin: {os_reason(exc)}", path="-") from None
+    except BaseException:
+        buf.close()
+        raise
+    if buf.tell() == 0:
+        buf.close()
         raise StoreError("empty input on stdin; expected an HDF5 file", path="-")
-    return io.BytesIO(data)
+    buf.seek(0)
+    return buf
 
 
 def open_h5(path: str, *, what: str, error=StoreError, stdin=None):

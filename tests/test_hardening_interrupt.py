@@ -525,6 +525,40 @@ def small_disk(tmp_path):
         subprocess.run(["umount", "-l", str(d)], capture_output=True)
 
 
+def test_a_full_tmpdir_under_a_pipe_is_one_clean_error(small_disk, tmp_path):
+    """A store on a pipe spills past 64 MiB into $TMPDIR (HDF5 seeks); that disk filling up is
+    one line naming the pipe, the directory and the fix, on the writing and the reading side."""
+    from audiokit.features import FeatureConfig
+    from audiokit.store import SPOOL_BYTES, StoreWriter
+
+    d, mounted = small_disk
+    big = tmp_path / "big.h5"
+    rng = np.random.default_rng(0)
+    with StoreWriter(str(big), FeatureConfig(kind="logmel")) as w:  # incompressible: > SPOOL_BYTES on disk
+        for i in range(int(1.3 * SPOOL_BYTES) // (128 * 44 * 4)):
+            w.add(rng.standard_normal((128, 44)).astype(np.float32), label="ab"[i % 2], path=f"{i}.wav")
+    assert big.stat().st_size > SPOOL_BYTES
+
+    def limit():  # without a tmpfs: a 1 MiB file-size limit (pipes are not files, so stdout is spared)
+        if not mounted:
+            import resource
+
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+
+    env = dict(os.environ, TMPDIR=str(d))
+    for argv, stdin, want in (
+            (["featurize", "--merge", big, "-o", "-", "-q"], None, "-: cannot write the store: "),
+            (["info", "-"], big, "-: cannot buffer the HDF5 file read from stdin in ")):
+        with open(stdin or os.devnull, "rb") as src:
+            p = subprocess.run([sys.executable, "-m", "audiokit", *map(str, argv)], stdin=src, capture_output=True,
+                               env=env, preexec_fn=limit, timeout=300)
+        err = p.stderr.decode()
+        assert p.returncode == 1 and err.count("\n") == 1 and err.startswith("audiokit: error: " + want), err
+        assert "TMPDIR" in err and str(d) in err and p.stdout == b""
+    assert os.listdir(d) == []  # the spill files were anonymous: nothing left behind
+
+
 def test_a_full_disk_is_one_clean_error_and_no_partial_file(zygote, data, small_disk, tmp_path):
     d, mounted = small_disk
     noisy = tmp_path / "noisy"

@@ -180,6 +180,35 @@ def test_stdout_and_stdin(tmp_path):
         open_store("-", stdin=io.BytesIO(b""))
 
 
+def test_a_store_on_a_pipe_larger_than_the_spool_goes_through_a_temporary_file(monkeypatch, tmp_path):
+    """`featurize -o - | train -`: a store of many GB must not be held in RAM on either side."""
+    import tempfile
+
+    import audiokit.store as store
+
+    monkeypatch.setattr(store, "SPOOL_BYTES", 4096)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the spill goes
+    spills = []
+    real = tempfile.SpooledTemporaryFile
+
+    def watched(*a, **k):
+        f = real(*a, **k)
+        spills.append(f)
+        return f
+
+    monkeypatch.setattr(tempfile, "SpooledTemporaryFile", watched)
+    x = np.random.default_rng(0).standard_normal((50, 6, 20)).astype(np.float32)  # 24 KB of features
+    out = io.BytesIO()
+    with StoreWriter("-", CFG, stdout=out) as w:
+        for i, row in enumerate(x):
+            w.add(row, label="ab"[i % 2], path=f"{i}.wav")
+    assert spills[0]._rolled and spills[0].closed  # went to disk, and is gone after the copy out
+    with open_store("-", stdin=io.BytesIO(out.getvalue())) as s:
+        assert spills[1]._rolled
+        assert len(s) == 50 and np.array_equal(s.X, x.reshape(50, -1))
+    assert os.listdir(tmp_path) == []  # anonymous files: nothing left in $TMPDIR
+
+
 def test_a_long_skip_list_fits(tmp_path):
     p = tmp_path / "s.h5"
     with StoreWriter(str(p), CFG, provenance={"argv": ["x" * 200] * 500}) as w:
