@@ -132,6 +132,35 @@ def test_resnet18_from_scratch_learns(tones, tmp_path, cli):
     assert clf.kind == "resnet18" and clf.class_names == sorted(CLASSES)
 
 
+def test_the_mixed_precision_path_trains_evaluates_and_predicts(tones, tmp_path, cli, monkeypatch):
+    """CI has no GPU, so the autocast code (on by default on CUDA) is run on the CPU in bf16:
+    training with SpecAugment and mixup, precise BN, validation, eval and windowed predict."""
+    import audiokit.models.deep as dm
+
+    calls = []
+
+    def bf16(device):
+        calls.append(device.type)
+        return torch.bfloat16
+
+    monkeypatch.setattr(dm, "amp_dtype", bf16)
+    audio, store = tones
+    out = tmp_path / "amp.h5"
+    rep = _json(cli("train", store, "-o", out, "--model", "specresnet", "--epochs", "3", "--batch-size", "8",
+                    "--specaugment", "--mixup", "0.2", "--checkpoint", "none", "--json").stdout)
+    assert calls and rep["validation"]["accuracy"] >= 0.9, rep["history"]["rows"]
+    n_train = len(calls)
+    assert _json(cli("eval", out, store, "--json").stdout)["accuracy"] >= 0.9
+    rows = [json.loads(x) for x in cli("predict", out, audio / "saw", "--format", "jsonl", "--workers", "1")
+            .stdout.splitlines()]
+    assert len(calls) > n_train  # eval and predict ran under autocast too
+    assert len(rows) == 32 and sum(r["label"] == "saw" for r in rows) >= 29
+    from audiokit.modelfile import load_model
+
+    floats = [a.dtype for a in load_model(str(out)).arrays.values() if a.dtype.kind == "f"]
+    assert floats and set(floats) == {np.dtype(np.float32)}  # autocast leaves the saved weights fp32
+
+
 def test_resnet_input_size_defaults_to_auto_upsampling(tones, tmp_path, cli):
     """Items under 128 on a side reach a ResNet scaled up to 128 by default; the model file keeps
     the resize, so eval and predict apply it too."""
@@ -310,3 +339,11 @@ def test_streamed_batches_equal_in_memory_ones(tones):
     assert len(pairs) == len(bounds)
     assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in pairs)
     assert mem.stats(np.arange(30)) == disk.stats(np.arange(30))
+    # "host": what a GPU gets for a store that fits in RAM but not in its memory (DataLoader
+    # workers slicing the array, pinned copies). Only CUDA chooses it, so it is forced here.
+    host = FeatureBank(X[rows], y[rows], device=torch.device("cpu"), workers=2)
+    host.placement, host.X, host.Y = "host", None, None
+    got = list(host.iterate(order, bounds))
+    assert len(got) == len(bounds) and all(torch.equal(a[0], g[0]) and torch.equal(a[1], g[1])
+                                           for (a, _), g in zip(pairs, got))
+    assert host.stats(np.arange(30)) == mem.stats(np.arange(30))
