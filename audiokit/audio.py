@@ -524,14 +524,15 @@ def _walk(root: str, extensions: frozenset[str]) -> list[str]:
                 is_dir = False
             if is_dir:
                 visit(e.path)
-            elif Path(e.name).suffix.lower() in extensions:
+                continue
+            ext = Path(e.name).suffix.lower()
+            if ext in extensions:
                 if _special_file(e):
                     # Opening a FIFO blocks until something writes to it: a walk would hang.
                     _log.warning(f"{e.path}: not a regular file (a FIFO, socket or device); left out")
                     continue
                 found.append(e.path)
-            elif Path(e.name).suffix.lower() in UNDECODED_EXTENSIONS:
-                ext = Path(e.name).suffix.lower()
+            elif ext in UNDECODED_EXTENSIONS:
                 undecoded[ext] = undecoded.get(ext, 0) + 1
 
     visit(root)

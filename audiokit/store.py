@@ -644,7 +644,7 @@ def h5_text(v) -> str:
     return s
 
 
-def read_input_bytes(name: str, stdin=None):
+def spool_stdin(stdin=None):
     """Spool an HDF5 file arriving on stdin (``-``) into a seekable :func:`spool`; refuses a
     terminal and empty input."""
     import shutil
@@ -684,7 +684,7 @@ def open_h5(path: str, *, what: str, error=StoreError, stdin=None):
             raise error("is a directory", path=path)
         if not os.access(path, os.R_OK):
             raise error("permission denied", path=path)
-    src = read_input_bytes(path, stdin) if path == "-" else path
+    src = spool_stdin(stdin) if path == "-" else path
     try:
         h5 = h5py.File(src, "r")
     except Exception as exc:
