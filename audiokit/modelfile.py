@@ -17,7 +17,6 @@ Examples
 --------
 >>> import numpy as np, tempfile, os
 >>> from audiokit.features import FeatureConfig
-from audiokit.store import h5_text
 >>> p = os.path.join(tempfile.mkdtemp(), "m.h5")
 >>> save_model(p, ModelFile(kind="knn", class_names=["a", "b"], feature_config=FeatureConfig(kind="mfcc-stats"),
 ...            arrays={"X": np.zeros((2, 40))}, params={"k": 1}))
@@ -148,7 +147,7 @@ def from_h5(h5, name: str) -> ModelFile:
     try:
         with h5:
             a = h5.attrs
-            fmt = _attr(a.get("format"))
+            fmt = h5_text(a.get("format"))
             if fmt != FORMAT:
                 what = "an audiokit feature store, not a model" if fmt == "audiokit-store" else "not an audiokit model file"
                 raise ModelFileError(what, path=name)
@@ -158,15 +157,15 @@ def from_h5(h5, name: str) -> ModelFile:
                                      f"({FORMAT_VERSION}); upgrade audiokit", path=name)
             try:
                 mf = ModelFile(
-                    kind=_attr(a["kind"]),
-                    class_names=_names(json.loads(_attr(a["class_names"]))),
-                    feature_config=FeatureConfig.from_json(_attr(a["feature_config"])),
-                    params=_object(json.loads(_attr(a.get("params", "{}"))), "params"),
-                    training=_object(json.loads(_attr(a.get("training", "{}"))), "training"),
-                    metrics=_object(json.loads(_attr(a.get("metrics", "{}"))), "metrics"),
+                    kind=h5_text(a["kind"]),
+                    class_names=_names(json.loads(h5_text(a["class_names"]))),
+                    feature_config=FeatureConfig.from_json(h5_text(a["feature_config"])),
+                    params=_object(json.loads(h5_text(a.get("params", "{}"))), "params"),
+                    training=_object(json.loads(h5_text(a.get("training", "{}"))), "training"),
+                    metrics=_object(json.loads(h5_text(a.get("metrics", "{}"))), "metrics"),
                     version=version,
-                    audiokit_version=_attr(a.get("audiokit_version", "?")),
-                    created=_attr(a.get("created", "")),
+                    audiokit_version=h5_text(a.get("audiokit_version", "?")),
+                    created=h5_text(a.get("created", "")),
                     path=name,
                 )
             except ModelFileError:
@@ -240,10 +239,6 @@ def _read_arrays(group, name: str, budget: int, h5py) -> dict[str, np.ndarray]:
 
     visit(group, "")
     return out
-
-
-def _attr(v) -> str:
-    return "" if v is None else h5_text(v)
 
 
 def check_store(mf: ModelFile, store) -> None:

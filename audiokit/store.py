@@ -470,7 +470,7 @@ class Store:
         self._keep = keep_open
         self.name = name
         a = h5.attrs
-        fmt = _attr_str(a.get("format"))
+        fmt = h5_text(a.get("format"))
         if fmt != FORMAT:
             raise StoreError("not an audiokit feature store" + (f" (format {fmt!r})" if fmt else ""), path=name)
         version = int(a.get("format_version", 0))
@@ -479,7 +479,7 @@ class Store:
                              f"({FORMAT_VERSION}); upgrade audiokit", path=name)
         _check_datasets(h5, name)
         try:
-            self.config = FeatureConfig.from_json(_attr_str(a["feature_config"]))
+            self.config = FeatureConfig.from_json(h5_text(a["feature_config"]))
         except Exception as exc:
             raise StoreError(f"unreadable feature configuration ({exc})", path=name) from exc
         for need in ("features", "labels", "paths", "class_names"):
@@ -490,7 +490,7 @@ class Store:
             raise StoreError(f"implausible feature shape {self.features.shape}", path=name)
         n = self.features.shape[0]
         self.version = version
-        self.audiokit_version = _attr_str(a.get("audiokit_version", "?"))
+        self.audiokit_version = h5_text(a.get("audiokit_version", "?"))
         self.class_names = [h5_text(c) for c in h5["class_names"][:]]
         if len(set(self.class_names)) != len(self.class_names):
             raise StoreError("class_names has duplicates", path=name)
@@ -506,7 +506,7 @@ class Store:
         self.durations = self._vector("durations", n).astype(np.float64) if "durations" in h5 else np.full(n, np.nan)
         self.skipped = _records(a, "skipped", name)
         self.provenance = _records(a, "provenance", name)
-        self.created = _attr_str(a.get("created", ""))
+        self.created = h5_text(a.get("created", ""))
 
     def _vector(self, name: str, n: int) -> np.ndarray:
         ds = self._h5[name]
@@ -619,7 +619,7 @@ def _file_size(h5) -> int:
 def _records(attrs, key: str, name: str) -> list[dict]:
     """A JSON attribute that must be a list of objects (``skipped``, ``provenance``)."""
     try:
-        v = json.loads(_attr_str(attrs.get(key, "[]")))
+        v = json.loads(h5_text(attrs.get(key, "[]")))
     except ValueError:
         v = None
     if not isinstance(v, list) or not all(isinstance(r, dict) for r in v):
@@ -627,13 +627,12 @@ def _records(attrs, key: str, name: str) -> list[dict]:
     return v
 
 
-def _attr_str(v) -> str:
-    return "" if v is None else h5_text(v)
-
-
 def h5_text(v) -> str:
-    """Text from an HDF5 string: invalid UTF-8 becomes U+FFFD. h5py hands undecodable bytes of a
-    variable-length string back as lone surrogates, which no stream can print (found by fuzzing)."""
+    """Text from an HDF5 string or attribute ("" for a missing one): invalid UTF-8 becomes U+FFFD.
+    h5py hands undecodable bytes of a variable-length string back as lone surrogates, which no
+    stream can print (found by fuzzing)."""
+    if v is None:
+        return ""
     if isinstance(v, bytes):
         return v.decode("utf-8", "replace")
     s = str(v)

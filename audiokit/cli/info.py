@@ -36,7 +36,7 @@ def info(
     from audiokit.errors import StoreError
 
     h5, name = store.open_h5(file, what="store or model file")
-    fmt = store._attr_str(h5.attrs.get("format"))
+    fmt = store.h5_text(h5.attrs.get("format"))
     if fmt == modelfile.FORMAT:
         summary = model_summary(modelfile.from_h5(h5, name))
     elif fmt == store.FORMAT:
