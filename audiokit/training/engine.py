@@ -76,7 +76,7 @@ class EngineConfig:
     #: Recompute the BatchNorm statistics after every epoch from up to this many training items
     #: ("precise BN"; 0: keep the running averages). See :func:`recalibrate_bn`. 1024 items
     #: estimate the statistics well (Wu & Johnson use batches of this order) and bound the cost
-    #: on large stores: on a CPU a forward pass costs about as much as a training step.
+    #: on large stores: on a CPU the pass added 35 % to an epoch of 512 items (docs/benchmarks.md).
     precise_bn: int = 1024
     seed: int = 0
 
