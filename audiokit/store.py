@@ -33,11 +33,11 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from audiokit import __version__
-from audiokit.errors import StoreError, UsageError, os_reason
+from audiokit.errors import AudiokitError, StoreError, UsageError, os_reason
 from audiokit.features import FeatureConfig
 
 FORMAT = "audiokit-store"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 #: Target size of a chunk of small feature vectors (bigger items get one chunk each).
 CHUNK_BYTES = 1 << 16
 #: Refuse stores whose features claim more elements than this (a hostile or broken header).
@@ -172,7 +172,7 @@ class AtomicTarget:
             self._real = os.path.realpath(target) if os.path.islink(target) else target
             d = os.path.dirname(os.path.abspath(self._real))
             if not os.path.isdir(d):
-                raise UsageError("output directory does not exist", path=d)
+                raise AudiokitError("output directory does not exist", path=d)
             if os.path.isdir(target):
                 raise UsageError("output is a directory", path=target)
             fd, self.tmp = tempfile.mkstemp(dir=d, prefix=f".{os.path.basename(self._real)}.", suffix=".tmp")
@@ -221,6 +221,87 @@ class AtomicTarget:
             self.tmp = None
 
 
+# -- how labels and groups were derived (attributes; docs/store-format.md) -------------------------
+#: Where labels come from: the folders (``dir``), a regex on the file name, a manifest, or nowhere.
+LABEL_SOURCES = ("dir", "regex", "manifest", "none")
+#: Where groups come from: nowhere, a regex on the file name, a manifest's group column, or the
+#: singer in the names of ``f0-range`` pairs.
+GROUP_SOURCES = ("none", "regex", "manifest", "pairs")
+LABELLING_KEYS = ("label_source", "label_regex", "label_map", "group_source", "group_regex")
+
+
+def labelling(label_source: str, *, label_regex: str | None = None, label_map: dict | None = None,
+              group_source: str = "none", group_regex: str | None = None) -> dict:
+    """The record of how a store's labels and groups were derived (the attributes of
+    :data:`LABELLING_KEYS`); a regex is kept only for its source, a map only for a labelled store."""
+    if label_source not in LABEL_SOURCES:
+        raise UsageError(f"unknown label source {label_source!r}")
+    if group_source not in GROUP_SOURCES:
+        raise UsageError(f"unknown group source {group_source!r}")
+    return {"label_source": label_source,
+            "label_regex": label_regex if label_source == "regex" else None,
+            "label_map": dict(sorted(label_map.items())) if label_map and label_source != "none" else None,
+            "group_source": group_source,
+            "group_regex": group_regex if group_source == "regex" else None}
+
+
+def _labelling_attr(key: str, value) -> str:
+    if key == "label_map":
+        return "" if value is None else json.dumps(value, sort_keys=True, ensure_ascii=False)
+    return "" if value is None else str(value)
+
+
+def _read_labelling(attrs) -> dict | None:
+    """The labelling attributes of a store, or ``None`` for a store written before them (or with
+    values this version does not know: such a store, like an old one, takes any append)."""
+    if "label_source" not in attrs:
+        return None
+    raw = {k: h5_text(attrs.get(k, "")) for k in LABELLING_KEYS}
+    try:
+        mapping = json.loads(raw["label_map"]) if raw["label_map"] else None
+    except ValueError:
+        return None
+    if raw["label_source"] not in LABEL_SOURCES or raw["group_source"] not in GROUP_SOURCES \
+            or not (mapping is None or isinstance(mapping, dict)):
+        return None
+    return {"label_source": raw["label_source"], "label_regex": raw["label_regex"] or None,
+            "label_map": mapping, "group_source": raw["group_source"], "group_regex": raw["group_regex"] or None}
+
+
+def _label_origin(lab: dict) -> str:
+    return {"dir": "the folder names", "regex": f"the label regex '{lab['label_regex']}'",
+            "manifest": "a manifest's label column", "none": "nowhere (unlabelled)"}[lab["label_source"]]
+
+
+def _group_origin(lab: dict) -> str:
+    return {"none": "nowhere (no groups)", "regex": f"the group regex '{lab['group_regex']}'",
+            "manifest": "a manifest's group column",
+            "pairs": "the singer's name of each low/high pair"}[lab["group_source"]]
+
+
+def _map_text(m: dict | None) -> str:
+    if not m:
+        return "no label map"
+    text = ",".join(f"{k}={v}" for k, v in m.items())
+    return f"the label map {text if len(text) <= 60 else text[:57] + '...'}"
+
+
+def labelling_difference(a: dict, b: dict, where_a: str, where_b: str) -> str | None:
+    """One clause saying how two labelling records differ (labels first, then the label map, then
+    groups), e.g. ``labels come from the label regex '^(\\d)_' in the store, from the folder names
+    here; give the same label options``; ``None`` when they agree."""
+    if (a["label_source"], a["label_regex"]) != (b["label_source"], b["label_regex"]):
+        return (f"labels come from {_label_origin(a)} {where_a}, from {_label_origin(b)} {where_b}; "
+                "give the same label options")
+    if (a["label_map"] or None) != (b["label_map"] or None):
+        return (f"labels are renamed by {_map_text(a['label_map'])} {where_a}, by {_map_text(b['label_map'])} "
+                f"{where_b}; give the same label map")
+    if (a["group_source"], a["group_regex"]) != (b["group_source"], b["group_regex"]):
+        return (f"groups come from {_group_origin(a)} {where_a}, from {_group_origin(b)} {where_b}; "
+                "give the same group options")
+    return None
+
+
 class StoreWriter:
     """Write a store item by item; use as a context manager.
 
@@ -234,15 +315,25 @@ class StoreWriter:
         Add to an existing store at ``target`` (same configuration, else :class:`StoreError`).
     provenance : dict
         Extra JSON-able facts recorded in the ``provenance`` attribute (command line, label source).
+    labelling : dict
+        How labels and groups were derived (:func:`labelling`), recorded as attributes; appending
+        needs the same as the store's (a store without them takes any).
+    shards : int
+        ``n`` of ``--shard i/n``: the items carry their ``index`` in the full input list, recorded
+        with it so that :func:`merge` puts shards back in input order.
     """
 
     def __init__(self, target: str, config: FeatureConfig, *, append: bool = False,
-                 provenance: dict | None = None, stdout=None):
+                 provenance: dict | None = None, stdout=None, labelling: dict | None = None,
+                 shards: int | None = None):
         if append and target == "-":
             raise UsageError("cannot append to '-' (stdout); give the store's file name")
         self.config = config
         self.append = append and os.path.exists(target)
         self.provenance = dict(provenance or {})
+        self.labelling = labelling
+        self.shards = shards
+        self._index: list[int] = []
         self._labels: list[str | None] = []
         self._paths: list[str] = []
         self._paths2: list[str] = []
@@ -281,6 +372,10 @@ class StoreWriter:
                 detail = ", ".join(f"{k} (store {old.config.to_dict().get(k)!r}, new {self.config.to_dict().get(k)!r})"
                                    for k in diff)
                 raise StoreError(f"cannot append: feature configuration differs in {detail}", path=target)
+            if old.labelling is not None and self.labelling is not None:
+                why = labelling_difference(old.labelling, self.labelling, "in the store", "here")
+                if why:
+                    raise StoreError(f"cannot append: {why}", path=target)
             self._old_classes = list(old.class_names)
             self._old_n = len(old)
             self._old_skipped = old.skipped
@@ -303,8 +398,9 @@ class StoreWriter:
 
     # -- writing -------------------------------------------------------------------
     def add(self, features: np.ndarray, *, label: str | None, path: str, group: str | None = None,
-            fold: int | None = None, duration: float = float("nan"), path2: str | None = None) -> None:
-        """Append one item."""
+            fold: int | None = None, duration: float = float("nan"), path2: str | None = None,
+            index: int | None = None) -> None:
+        """Append one item; ``index``: its position in the full input list (``shards``)."""
         x = np.asarray(features, dtype=np.float32)
         key = (_to_text(path), _to_text(path2) if path2 is not None else "")
         if key in self._seen:
@@ -334,6 +430,7 @@ class StoreWriter:
         self._groups.append(group)
         self._folds.append(-1 if fold is None else int(fold))
         self._durations.append(float(duration))
+        self._index.append(-1 if index is None else int(index))
 
     def skip(self, path: str, reason: str) -> None:
         """Record an input left out (``--skip-errors``); kept in the ``skipped`` attribute."""
@@ -395,6 +492,12 @@ class StoreWriter:
         self._extend("paths", np.array(self._paths, dtype=object), sd)
         self._extend("durations", self._durations, np.float64)
         self._extend("folds", self._folds, np.int64)
+        if self.append:
+            if "input_index" in h5:
+                self._extend("input_index", self._index, np.int64)
+        elif self.shards is not None:
+            self._extend("input_index", self._index, np.int64)
+            h5.attrs["shards"] = int(self.shards)
         have_groups = any(g is not None for g in self._groups)
         groups = np.array([g or "" for g in self._groups], dtype=object)
         if self.append:
@@ -413,6 +516,9 @@ class StoreWriter:
         a["audiokit_version"] = __version__
         a["feature_config"] = self.config.to_json()
         a["feature_kind"] = self.config.kind
+        if not self.append and self.labelling is not None:
+            for k, v in self.labelling.items():
+                a[k] = _labelling_attr(k, v)
         a["n_skipped"] = len(skipped)
         a["skipped"] = json.dumps(skipped)
         if not self.append:
@@ -507,6 +613,13 @@ class Store:
         self.skipped = _records(a, "skipped", name)
         self.provenance = _records(a, "provenance", name)
         self.created = h5_text(a.get("created", ""))
+        self.labelling = _read_labelling(a)
+        try:  # shards of one --shard run: the items' indices in the full input list (merge's order)
+            shards = int(a["shards"]) if "shards" in a and "input_index" in h5 else None
+        except (TypeError, ValueError):
+            shards = None
+        self.shards = shards if shards is not None and shards >= 1 else None
+        self.input_index = self._vector("input_index", n).astype(np.int64) if self.shards is not None else None
 
     def _vector(self, name: str, n: int) -> np.ndarray:
         ds = self._h5[name]
@@ -530,6 +643,14 @@ class Store:
     def class_counts(self) -> dict[str, int]:
         counts = np.bincount(self.labels[self.labels >= 0], minlength=len(self.class_names))
         return {c: int(k) for c, k in zip(self.class_names, counts)}
+
+    def group_counts(self) -> dict[str, int]:
+        """Items per group (speaker, actor, singer), groups sorted by name; ``{}`` without groups.
+        Items without a group (``""``) are not counted."""
+        if self.groups is None:
+            return {}
+        names, counts = np.unique(np.array([g for g in self.groups if g], dtype=str), return_counts=True)
+        return {str(g): int(k) for g, k in zip(names, counts)}
 
     def load_features(self, index: np.ndarray | None = None) -> np.ndarray:
         """Features as a float32 array, all items or those in ``index`` (sorted reads)."""
@@ -575,7 +696,7 @@ class Store:
 
 
 #: The datasets a store may have; every one the reader uses is checked by :func:`_check_datasets`.
-DATASETS = ("features", "labels", "paths", "paths2", "class_names", "groups", "folds", "durations")
+DATASETS = ("features", "labels", "paths", "paths2", "class_names", "groups", "folds", "durations", "input_index")
 #: Largest total of dataset bytes a store may claim relative to its size (gzip stays far below).
 MAX_EXPANSION = 1000
 
@@ -601,7 +722,7 @@ def _check_datasets(h5, name: str) -> None:
             raise StoreError(f"'{key}' is not a dataset", path=name)
         if ds.external or ds.is_virtual:
             raise StoreError(f"refusing '{key}': its data lives in other files", path=name)
-        if key in ("features", "labels", "folds", "durations") and ds.dtype.kind not in "biuf":
+        if key in ("features", "labels", "folds", "durations", "input_index") and ds.dtype.kind not in "biuf":
             raise StoreError(f"dataset '{key}' has non-numeric type {ds.dtype}", path=name)
         total += int(np.prod(ds.shape, dtype=np.float64)) * max(ds.dtype.itemsize, 1)
         if total > budget:
@@ -713,11 +834,17 @@ def merge(sources: Sequence[str], target: str, *, stdout=None, chunk: int = 256)
     """Join stores of one feature configuration (shards) into ``target``; returns the item count.
 
     Class names are unified (each label keeps its name); groups, folds and skipped lists carry over.
+    Shards of one ``--shard i/n`` run (every source with ``input_index`` and the same ``shards``)
+    are joined in input order, so the result holds the items in the order one unsharded run
+    gives; other stores are joined one after the other. Stores that record different labelling
+    (:func:`labelling`) are refused.
     """
     if len(sources) < 1:
         raise UsageError("--merge needs at least one store")
-    stores = [open_store(s) for s in sources]
+    stores = []
     try:
+        for src in sources:
+            stores.append(open_store(src))
         first = stores[0]
         for s in stores[1:]:
             diff = first.config.differences(s.config)
@@ -727,18 +854,39 @@ def merge(sources: Sequence[str], target: str, *, stdout=None, chunk: int = 256)
             if s.item_shape != first.item_shape:
                 raise StoreError(f"cannot merge: item shape {s.item_shape} differs from {first.item_shape}",
                                  path=s.name)
+            if first.labelling is not None and s.labelling is not None:
+                why = labelling_difference(first.labelling, s.labelling, f"in {first.name}", "in this store")
+                if why:
+                    raise StoreError(f"cannot merge: {why}", path=s.name)
+        known = [s.labelling for s in stores]
+        lab = known[0] if all(x is not None for x in known) else None
+        shards = {s.shards for s in stores}
+        in_order = len(shards) == 1 and None not in shards
+        # (source, row) of every item, in the order they are written
+        rows = [(k, i) for k, s in enumerate(stores) for i in range(len(s))]
+        if in_order:
+            rows.sort(key=lambda r: (int(stores[r[0]].input_index[r[1]]), r[0], r[1]))
+        blocks: dict[int, tuple[int, np.ndarray]] = {}  # source → (first row, a block of its features)
+
+        def feature(k: int, i: int) -> np.ndarray:
+            start, block = blocks.get(k, (-1, None))
+            if block is None or not start <= i < start + len(block):
+                start = i
+                block = stores[k].features[i:i + chunk]
+                blocks[k] = (start, block)
+            return block[i - start]
+
         with StoreWriter(target, first.config, provenance={"merged": [s.name for s in stores]},
-                         stdout=stdout) as w:
+                         stdout=stdout, labelling=lab, shards=shards.pop() if in_order else None) as w:
+            for k, i in rows:
+                s = stores[k]
+                lb = s.labels[i]
+                w.add(feature(k, i), label=None if lb < 0 else s.class_names[lb], path=s.paths[i],
+                      group=(s.groups[i] or None) if s.groups is not None else None,
+                      fold=int(s.folds[i]) if s.folds is not None and s.folds[i] >= 0 else None,
+                      duration=float(s.durations[i]), path2=s.paths2[i] if s.paths2 else None,
+                      index=int(s.input_index[i]) if in_order else None)
             for s in stores:
-                for start in range(0, len(s), chunk):
-                    block = s.features[start:start + chunk]
-                    for j, x in enumerate(block):
-                        i = start + j
-                        lb = s.labels[i]
-                        w.add(x, label=None if lb < 0 else s.class_names[lb], path=s.paths[i],
-                              group=(s.groups[i] or None) if s.groups is not None else None,
-                              fold=int(s.folds[i]) if s.folds is not None and s.folds[i] >= 0 else None,
-                              duration=float(s.durations[i]), path2=s.paths2[i] if s.paths2 else None)
                 for sk in s.skipped:
                     w.skip(sk.get("path", "?"), sk.get("reason", "?"))
             return len(w)

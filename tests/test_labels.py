@@ -8,7 +8,8 @@ import os
 import pytest
 
 from audiokit.errors import AudiokitError, UsageError
-from audiokit.labels import compile_regex, find_pairs, label_item, label_items, parse_label_map, read_manifest
+from audiokit.labels import (compile_regex, dir_label, find_pairs, label_item, label_items, parse_label_map,
+                             read_manifest)
 
 RAVDESS_MAP = "01=neutral,02=calm,03=happy,04=sad,05=angry,06=fearful,07=disgust,08=surprised"
 
@@ -130,3 +131,26 @@ def test_find_pairs_by_low_and_high_names():
         ("v/tenor/s1_LOW.flac", "v/tenor/s1_HIGH.flac", "tenor", "tenor/s1")]
     assert sorted(unpaired) == [("v/alto/notes.wav", "name contains neither 'low' nor 'high'"),
                                 ("v/tenor/s2_low.wav", "no matching *high* file")]
+
+
+def test_dir_labels_take_the_first_folder_below_the_input_directory():
+    assert dir_label("data/violin/s1/a.ogg", "data") == "violin"  # ImageFolder
+    assert dir_label("data/violin/a.ogg", "data/violin") == "violin"  # directly in the input: its own name
+    assert dir_label("data/violin/s1/a.ogg") == "s1"  # no input directory (stdin, a file): the parent
+    assert dir_label("./x/a.wav", ".") == "x" and dir_label("/elsewhere/b.wav", "data") == "elsewhere"
+    assert label_item("d/violin/s1/a.ogg", source="dir", lrx=None, label_map=None, grx=None, root="d").label == "violin"
+    items, _ = find_pairs(["v/bass/s1/a_low.wav", "v/bass/s1/a_high.wav"], roots={"v/bass/s1/a_low.wav": "v"})
+    assert items[0].label == "bass"
+
+
+def test_manifest_as_a_spreadsheet_writes_it(tmp_path):
+    m = tmp_path / "m.tsv"
+    m.write_bytes("\ufeffFile Name\tCLASS\tActor\tfold\textra\r\na.wav\tdog\tx\t3\t?\r\n".encode("utf-8"))
+    it = read_manifest(str(m))[0]
+    assert (os.path.basename(it.path), it.label, it.group, it.fold) == ("a.wav", "dog", "x", 3)
+    m.write_text("filepath;category;player\nb.flac;cat;p1\n")
+    it = read_manifest(str(m))[0]
+    assert (os.path.basename(it.path), it.label, it.group) == ("b.flac", "cat", "p1")
+    m.write_text("name,kind\na.wav,dog\n")
+    with pytest.raises(AudiokitError, match="expected columns path .*; found name, kind"):
+        read_manifest(str(m))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from audiokit import __version__
-from audiokit.errors import StoreError, UsageError
+from audiokit.errors import AudiokitError, StoreError, UsageError
 from audiokit.features import FeatureConfig
 from audiokit.store import FORMAT_VERSION, AtomicTarget, StoreWriter, merge, open_store
 
@@ -163,7 +163,7 @@ def test_permissions_follow_the_umask(tmp_path):
 
 
 def test_atomic_target_errors(tmp_path):
-    with pytest.raises(UsageError, match="does not exist"):
+    with pytest.raises(AudiokitError, match="does not exist"):  # exit 1, as README's table says
         AtomicTarget(str(tmp_path / "no" / "s.h5"))
     with pytest.raises(UsageError, match="is a directory"):
         AtomicTarget(str(tmp_path))
@@ -271,3 +271,19 @@ def test_special_targets_and_symlinks(tmp_path):
     with open_store(str(real)) as s:
         assert s.paths == ["a.wav", "b.wav"]
     assert _leftovers(tmp_path) == []
+
+
+def test_labelling_attributes_and_group_counts(tmp_path):
+    from audiokit.store import labelling
+
+    p = str(tmp_path / "g.h5")
+    lab = labelling("regex", label_regex=r"^(\d)_", label_map={"1": "one"}, group_source="regex", group_regex="_(x)")
+    with StoreWriter(p, CFG, labelling=lab) as w:
+        for i, g in enumerate(["bob", "ann", "bob", None]):
+            w.add(np.zeros(6, np.float32), label="one", path=f"{i}.wav", group=g)
+    with open_store(p) as s:
+        assert s.labelling == lab and s.group_counts() == {"ann": 1, "bob": 2}
+        assert s.input_index is None and s.shards is None
+    other = labelling("dir")
+    with pytest.raises(StoreError, match="cannot append: labels come from the label regex"):
+        StoreWriter(p, CFG, append=True, labelling=other)
