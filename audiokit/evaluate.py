@@ -4,6 +4,10 @@ Every figure comes from :mod:`sklearn.metrics` on the model's predictions (the m
 probable class of :meth:`Classifier.predict_proba`). The JSON schema of :func:`evaluate`'s
 result is documented in ``docs/model-format.md`` ("eval --json").
 
+A store of another item duration than the model's (``logmel``/``mfcc``) is scored over
+windows of the model's duration, or padded to it, by the rule ``predict`` uses for audio
+files (:mod:`audiokit.features.windows`); the report's ``windowing`` block says so.
+
 Classes the store has and the model does not know are not dropped: their items count
 as errors in the headline figures (the model cannot name them), they appear as rows of
 the per-class report and the confusion matrix, and ``unknown_classes`` lists them with
@@ -29,7 +33,11 @@ def evaluate(model, store, *, top_k: int = 3, batch_size: int = 256) -> dict:
     model : audiokit.models.Classifier
         Any trained model (classic or deep).
     store : audiokit.store.Store
-        A store of the model's feature configuration, with labels.
+        A store of the model's feature configuration, with labels. For ``logmel``/``mfcc``
+        its items may be of another duration: longer ones are scored over windows of the
+        model's duration (the windows' probabilities combined as ``predict`` combines a
+        file's), shorter ones padded (:func:`audiokit.predict.store_fit`; the report's
+        ``windowing`` says which).
     top_k : int
         Also report top-k accuracy for this k (when the model has more than k classes).
     batch_size : int
@@ -43,25 +51,51 @@ def evaluate(model, store, *, top_k: int = 3, batch_size: int = 256) -> dict:
     Raises
     ------
     ModelFileError
-        The store's feature configuration differs from the model's.
+        The store's feature configuration differs from the model's (in more than the
+        duration of sequence items).
     AudiokitError
         No labelled items in the store.
     """
-    from audiokit.modelfile import check_store
-    from audiokit.predict import store_proba
+    from audiokit.predict import store_fit, store_proba
 
-    check_store(model, store)
+    fit = store_fit(model, store)
     idx = np.flatnonzero(store.labelled)
     if len(store) == 0:
         raise AudiokitError("the store is empty; nothing to evaluate", path=store.name)
     if len(idx) == 0:
         raise AudiokitError("the store has no labels; eval needs labelled items (use predict for unlabelled "
                             "audio)", path=store.name)
-    proba = store_proba(model, store, idx, batch_size=batch_size)
+    proba = store_proba(model, store, idx, batch_size=batch_size, fit=fit)
     model_classes = list(model.class_names)
     store_names = [store.class_names[c] for c in store.labels[idx]]
-    return score(proba, store_names, model_classes, top_k=top_k,
-                 extra={"store": store.name, "unlabelled_skipped": int(len(store) - len(idx))})
+    report = score(proba, store_names, model_classes, top_k=top_k,
+                   extra={"store": store.name, "unlabelled_skipped": int(len(store) - len(idx))})
+    report["windowing"] = fit.report(len(idx))
+    report["protocol"] = protocol(model, store, idx)
+    return report
+
+
+def protocol(model, store, idx) -> dict | None:
+    """Whether the evaluated groups were seen in training: the store's groups of items ``idx``
+    against the training groups the model file records (``training.groups``; None when either
+    side has no groups).
+
+    >>> class M: training = {"groups": ["ann", "bob"]}
+    >>> class S: groups = np.array(["bob", "cy", "cy"], dtype=object)
+    >>> protocol(M, S, np.arange(3))["text"]
+    '3 items of 2 groups, 1 of them seen in training'
+    """
+    trained = (getattr(model, "training", None) or {}).get("groups")
+    groups = getattr(store, "groups", None)
+    if trained is None or groups is None:
+        return None
+    test = {str(g) for g in np.asarray(groups, dtype=object)[idx] if g}
+    if not test:
+        return None
+    seen = len(test & set(trained))
+    return {"items": int(len(idx)), "groups": len(test), "seen_in_training": seen,
+            "text": f"{len(idx)} items of {len(test)} group{'' if len(test) == 1 else 's'}, "
+                    + ("none seen in training" if seen == 0 else f"{seen} of them seen in training")}
 
 
 def score(proba: np.ndarray, true_names: Sequence[str], model_classes: Sequence[str], *, top_k: int = 3,
@@ -157,6 +191,11 @@ def render(report: dict, console) -> None:
     t.add_column("metric")
     t.add_column("value", justify="right")
     t.add_row("items", str(report["items"]))
+    if report.get("protocol"):
+        t.add_row("groups", report["protocol"]["text"].split(" of ", 1)[1])
+    if report.get("windowing"):
+        w = report["windowing"]
+        t.add_row("windowed" if w["mode"] == "windows" else "padded", f"{w['items']} {w['summary']}")
     t.add_row("accuracy", pct(report["accuracy"]))
     for k, v in report["top_k"].items():
         t.add_row(f"top-{k} accuracy", pct(v))
@@ -195,11 +234,17 @@ def render(report: dict, console) -> None:
 def save_figure(fig, path: str) -> None:
     """Write a matplotlib figure as PNG atomically (temp file + rename) and close it.
 
-    The one way every plot (confusion matrix, k sweep, training curves) reaches disk."""
+    The one way every plot (confusion matrix, k sweep, training curves) reaches disk. An x axis
+    whose lines are all drawn at whole numbers (epochs, k) gets whole-number ticks, never 2.5."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     from audiokit.store import AtomicTarget
 
+    for ax in fig.axes:
+        xs = [np.asarray(line.get_xdata(), dtype=float) for line in ax.get_lines()]
+        if xs and all(x.size and np.all(np.isfinite(x)) and np.all(x == np.round(x)) for x in xs):
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     target = AtomicTarget(path)
     try:
         fig.savefig(target.file, format="png")

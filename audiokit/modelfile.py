@@ -38,7 +38,7 @@ from audiokit.features import FeatureConfig
 from audiokit.store import h5_text
 
 FORMAT = "audiokit-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 #: Largest total of array bytes a model file may claim relative to its size on disk (compression).
 MAX_EXPANSION = 1000
 
@@ -239,15 +239,3 @@ def _read_arrays(group, name: str, budget: int, h5py) -> dict[str, np.ndarray]:
 
     visit(group, "")
     return out
-
-
-def check_store(mf: ModelFile, store) -> None:
-    """Refuse a store whose feature configuration differs from the model's.
-
-    Raises :class:`ModelFileError` (exit 1) naming the settings that differ.
-    """
-    diff = mf.feature_config.differences(store.config)
-    if diff:
-        a, b = mf.feature_config.to_dict(), store.config.to_dict()
-        detail = ", ".join(f"{k} (model {a.get(k)!r}, store {b.get(k)!r})" for k in diff)
-        raise ModelFileError(f"store does not match the model's features: {detail}", path=store.name)

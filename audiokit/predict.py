@@ -2,12 +2,16 @@
 
 Raw audio is featurized with the model's own :class:`~audiokit.features.FeatureConfig`
 (so no feature flags are needed), in parallel worker processes, in input order. A file
-becomes ``W`` items (:func:`audiokit.features.extract_windows`): one for ``mfcc-stats``
-and the whole-file kinds; for fixed-duration ``logmel``/``mfcc`` models, windows of the
-training duration with 50 % overlap (at most 64). The file's probabilities are the
-softmax of the windows' mean log-probability (:func:`average_windows`) — the
-normalised geometric mean, which equals averaging the windows' logits. Windows of many
-files go to the model together, ``batch_size`` items per ``predict_proba`` call.
+becomes ``W`` items (:func:`audiokit.features.windows.file_windows`): one for
+``mfcc-stats`` and the whole-file kinds, and for a fixed-duration ``logmel``/``mfcc``
+model a file no longer than its items; a longer file is featurized whole and cut into
+windows of the model's frames with 50 % overlap (at most 64). A store whose items are of
+another duration than the model's is windowed (or padded) by the same rule
+(:func:`store_fit`, :func:`audiokit.features.windows.item_windows`). The item's
+probabilities are the softmax of the windows' mean log-probability
+(:func:`average_windows`) — the normalised geometric mean, which equals averaging the
+windows' logits. Windows of many files go to the model together, ``batch_size`` items
+per ``predict_proba`` call.
 
 Output rows (docs/model-format.md, "predict output"): ``path, label, confidence`` and,
 with ``top_k`` > 1, ``label_2, confidence_2, ...``; a file that cannot be used gets a row
@@ -61,34 +65,116 @@ def _check_model_input(model) -> None:
                          "use 'audiokit pitch LOW HIGH --model MODEL' for one singer, or predict on an f0-range store")
 
 
-def store_proba(model, store, index: Sequence[int] | None = None, *, batch_size: int = 256) -> np.ndarray:
-    """``model.predict_proba`` over store items (all, or ``index``), ``batch_size`` items per call."""
+@dataclass
+class StoreFit:
+    """How a store's items become the model's items (:func:`store_fit`).
+
+    ``mode``: ``"same"`` (the store's items are the model's), ``"windows"`` (longer items cut
+    into ``windows`` windows each) or ``"pad"`` (shorter items padded), by
+    :func:`audiokit.features.windows.item_windows`.
+    """
+
+    mode: str
+    store_duration: float | None = None
+    model_duration: float | None = None
+    store_frames: int | None = None
+    model_frames: int | None = None
+    windows: int = 1
+
+    def summary(self) -> str:
+        """E.g. ``items of 2 s scored over windows of the model's 0.5 s (7 windows each)``."""
+        if self.mode == "windows":
+            return (f"items of {self.store_duration:g} s scored over windows of the model's "
+                    f"{self.model_duration:g} s ({self.windows} window{'s' if self.windows != 1 else ''} each)")
+        if self.mode == "pad":
+            return f"items of {self.store_duration:g} s padded to the model's {self.model_duration:g} s"
+        return ""
+
+    def report(self, n_items: int) -> dict | None:
+        """The ``windowing`` block of ``eval --json`` (None when the durations are the same)."""
+        if self.mode == "same":
+            return None
+        return {"mode": self.mode, "items": int(n_items), "store_duration": self.store_duration,
+                "model_duration": self.model_duration, "store_frames": self.store_frames,
+                "model_frames": self.model_frames, "windows_per_item": self.windows, "summary": self.summary()}
+
+
+def store_fit(model, store) -> StoreFit:
+    """Check that ``store`` can be scored by ``model`` and say how its items are fitted.
+
+    The feature settings must be the model's, except ``duration`` for the fixed-duration
+    ``logmel``/``mfcc`` kinds: items of another duration are cut into windows of the model's
+    frames (longer) or padded to them (shorter), as ``predict`` does with audio files.
+
+    Raises
+    ------
+    ModelFileError
+        Any other difference (exit 1), naming the settings: ``store does not match the
+        model's features: sr (model 22050, store 16000)``.
+    """
+    from audiokit.errors import ModelFileError
+    from audiokit.features import SEQUENCE_KINDS
+    from audiokit.features.windows import frames_for, n_windows
+
+    mc, sc = model.feature_config, store.config
+    diff = mc.differences(sc)
+    flexible = (mc.kind in SEQUENCE_KINDS and mc.duration is not None and sc.duration is not None
+                and len(store.item_shape) == 2)
+    blocking = [k for k in diff if not (flexible and k == "duration")]
+    if blocking:
+        a, b = mc.to_dict(), sc.to_dict()
+        detail = ", ".join(f"{k} (model {a.get(k)!r}, store {b.get(k)!r})" for k in blocking)
+        raise ModelFileError(f"store does not match the model's features: {detail}", path=store.name)
+    if not diff:
+        return StoreFit("same")
+    win, have = frames_for(mc), int(store.item_shape[-1])
+    mode = "same" if have == win else "windows" if have > win else "pad"
+    return StoreFit(mode, sc.duration, mc.duration, have, win, n_windows(have, win))
+
+
+def store_proba(model, store, index: Sequence[int] | None = None, *, batch_size: int = 256,
+                fit: StoreFit | None = None) -> np.ndarray:
+    """``model.predict_proba`` over store items (all, or ``index``), about ``batch_size`` model
+    items per call. Items of another duration (``fit``, default :func:`store_fit`) are windowed
+    or padded, and an item's windows combined by :func:`average_windows`."""
+    from audiokit.features.windows import MAX_WINDOWS, item_windows
+
+    fit = fit or store_fit(model, store)
     idx = np.arange(len(store)) if index is None else np.asarray(index)
     out = np.empty((len(idx), len(model.class_names)), dtype=np.float64)
-    for start in range(0, len(idx), batch_size):
-        part = idx[start:start + batch_size]
+    step = max(1, batch_size // fit.windows)
+    for start in range(0, len(idx), step):
+        part = idx[start:start + step]
         X = store.load_features(part)
         if not np.isfinite(X).all():
             bad = part[~np.isfinite(X.reshape(len(X), -1)).all(axis=1)][0]
             raise AudiokitError(f"features of item {bad} ({store.paths[bad]}) contain NaN or infinite values",
                                 path=store.name)
-        out[start:start + len(part)] = model.predict_proba(X)
+        if fit.mode == "same":
+            out[start:start + len(part)] = model.predict_proba(X)
+            continue
+        w = fit.windows
+        items = np.concatenate([item_windows(x, store.config, fit.model_frames, max_windows=MAX_WINDOWS)
+                                for x in X])
+        p = model.predict_proba(items)
+        for j in range(len(part)):
+            out[start + j] = average_windows(p[j * w:(j + 1) * w])
     return out
 
 
 def predict_store(model, store, *, batch_size: int = 256) -> Iterator[Row]:
-    """A :class:`Row` per store item, in store order (the store must match the model's features)."""
-    from audiokit.modelfile import check_store
-
-    check_store(model, store)
+    """A :class:`Row` per store item, in store order. The store must have the model's feature
+    settings, but for the duration of ``logmel``/``mfcc`` items (:func:`store_fit`)."""
+    fit = store_fit(model, store)
     if len(store) == 0:
         raise AudiokitError("the store is empty; nothing to predict", path=store.name)
-    for start in range(0, len(store), batch_size):
-        idx = np.arange(start, min(start + batch_size, len(store)))
-        proba = store_proba(model, store, idx, batch_size=batch_size)
+    chunk = max(batch_size, fit.windows)
+    for start in range(0, len(store), chunk):
+        idx = np.arange(start, min(start + chunk, len(store)))
+        proba = store_proba(model, store, idx, batch_size=batch_size, fit=fit)
         for i, p in zip(idx, proba):
             lb = store.labels[i]
-            yield Row(store.paths[i], p, 1, None, None if lb < 0 else store.class_names[lb])
+            yield Row(store.paths[i], p, fit.windows, None, None if lb < 0 else store.class_names[lb])
 
 
 def predict_files(model, paths: Sequence[str], *, workers: int = 1, batch_size: int = 256) -> Iterator[Row]:
@@ -146,11 +232,13 @@ class Writer:
     """Streams rows as CSV, JSONL or a rich table (the table is printed at the end)."""
 
     def __init__(self, stream, fmt: str, class_names: Sequence[str], *, top_k: int = 1,
-                 with_truth: bool = False):
+                 with_truth: bool = False, console=None):
         if fmt not in ("csv", "jsonl", "table"):
             raise UsageError(f"--format must be csv, jsonl or table, got {fmt!r}")
         self.stream, self.fmt, self.names, self.k = stream, fmt, list(class_names), max(1, top_k)
         self.with_truth = with_truth
+        #: Where a table goes (a rich Console or the CLI's plain one for pipes); default: rich on ``stream``.
+        self.console = console
         self._rows: list = []
         if fmt == "csv":
             self._csv = csv.writer(stream, lineterminator="\n")
@@ -206,7 +294,7 @@ class Writer:
             if self.with_truth:
                 cells.append(row.true_label or "")
             t.add_row(*cells)
-        Console(file=self.stream, soft_wrap=True, width=None if self.stream is sys.stdout else 160).print(t)
+        (self.console or Console(file=self.stream, soft_wrap=True)).print(t)
 
 
 def sniff_hdf5(path: str) -> bool:

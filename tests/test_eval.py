@@ -49,6 +49,7 @@ def test_numbers_equal_sklearn(cli, store, model, tmp_path):
     assert rep["confusion_matrix"]["matrix"] == M.confusion_matrix(y, pred).tolist()
     assert rep["top_k"]["2"] == M.top_k_accuracy_score(y, proba, k=2)
     assert rep["unknown_classes"] == {}
+    assert rep["windowing"] is None  # the store's items are the model's (tests/test_windows.py: other durations)
     png = (tmp_path / "cm.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
 

@@ -151,6 +151,8 @@ def test_model_records_provenance(cli, tmp_path, store):
     assert mf.kind == "knn" and mf.params["k"] == 3 and mf.params["metric"] == "euclidean"
     assert mf.training["seed"] == 4 and mf.training["store"] == store
     assert "validation" in mf.metrics and mf.audiokit_version
-    assert mf.arrays["fit_X"].shape[1] == 40 and set(mf.arrays) >= {"scaler/mean", "scaler/scale", "fit_y"}
+    # the default mfcc-stats vector: mean and std of 20 MFCCs, their deltas and 13 spectral rows
+    assert mf.arrays["fit_X"].shape[1] == 2 * (2 * 20 + 13)
+    assert set(mf.arrays) >= {"scaler/mean", "scaler/scale", "fit_y"}
     info = cli("info", out, "--json")
     assert '"knn"' in info.stdout

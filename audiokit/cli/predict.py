@@ -7,8 +7,8 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from audiokit.cli._common import (Device, Quiet, SkipErrors, Verbose, Workers, default_workers, guarded, log,
-                                  progress)
+from audiokit.cli._common import (Device, Quiet, SkipErrors, Verbose, Workers, check_device, check_device_for_kind,
+                                  check_output_path, choice, console_for, default_workers, guarded, log, progress)
 
 EPILOG = """\
 Examples:
@@ -22,11 +22,16 @@ Examples:
 Audio is featurized with the model's own feature settings, so no feature flags are needed.
 CSV columns: path,label,confidence[,label_2,confidence_2,...],error (see
 docs/model-format.md); a file that cannot be read gets a row with its error and a message
-on stderr, the others are still predicted. Long files for fixed-duration models are cut
-into windows whose log-probabilities are averaged. Progress goes to stderr.
+on stderr, the others are still predicted. --top-k larger than the model's classes is
+lowered to their number, with a warning. Long files for fixed-duration models are
+featurized whole and cut into windows of the training duration (50 % overlap, at most 64)
+whose log-probabilities are averaged; a store of another duration is windowed (or padded)
+the same way. Progress goes to stderr.
 
 Exit status: 0 done; 1 some input could not be used (0 with --skip-errors, which leaves
-its row out), or the model/store cannot be used; 2 bad flags.
+its row out), no audio file was found in the inputs, the model/store cannot be used, or
+the output cannot be written (its directory is missing); 2 bad flags (also --device
+cuda with a scikit-learn model). A failure before the first row leaves the output empty.
 """
 
 
@@ -39,15 +44,17 @@ def register(app: typer.Typer) -> None:
 
 @guarded
 def predict(
-    model: Annotated[str, typer.Argument(help="Model file.", show_default=False)],
+    model: Annotated[str, typer.Argument(help="Model file.", show_default=False, metavar="MODEL")],
     inputs: Annotated[List[str], typer.Argument(
         help="Audio files, directories (recursive, sorted), '-' for newline-separated paths (or a store) "
-             "on stdin, or one feature store.", show_default=False)],
+             "on stdin, or one feature store.", show_default=False, metavar="INPUT")],
     output: Annotated[Optional[str], typer.Option(
-        "--output", "-o", help="Write to this file (atomically) instead of stdout.")] = None,
+        "--output", "-o", help="Write to this file (atomically) instead of stdout.", metavar="FILE")] = None,
     fmt: Annotated[str, typer.Option("--format", help="csv | jsonl | table.",
-                                     autocompletion=lambda: list(FORMATS))] = "csv",
-    top_k: Annotated[int, typer.Option("--top-k", min=1, help="Report the k most probable classes.")] = 1,
+                                     autocompletion=lambda: list(FORMATS), metavar="FORMAT")] = "csv",
+    top_k: Annotated[int, typer.Option("--top-k", min=1, metavar="K",
+                                       help="Report the k most probable classes (at most the model's "
+                                            "number of classes).")] = 1,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1,
                                             help="Items (windows) per model call.")] = 256,
     workers: Workers = None,
@@ -62,11 +69,18 @@ def predict(
     from audiokit.predict import Writer, predict_files, predict_store, read_stdin_input, sniff_hdf5
     from audiokit.store import AtomicTarget, open_store
 
-    if fmt not in FORMATS:
-        raise UsageError(f"--format must be csv, jsonl or table, got {fmt!r}")
+    fmt = choice(fmt, "--format", FORMATS)
+    device = check_device(device)
     if model == "-":
         raise UsageError("MODEL must be a file (stdin is for the inputs)")
+    check_output_path(output)
     clf = models.load(model, device=device)
+    check_device_for_kind(device, clf.kind)
+    n_classes = len(clf.class_names)
+    if top_k > n_classes:
+        log.warning(f"predict: warning: --top-k {top_k} is more than the model's {n_classes} classes; "
+                    f"writing all {n_classes}")
+        top_k = n_classes
 
     # -- inputs: a store, or audio paths ------------------------------------------------------------
     store = None
@@ -87,9 +101,18 @@ def predict(
             raise UsageError("give one store alone, not mixed with audio inputs", path=stores[0])
         paths = collect_paths(inputs)
     if store is None and not paths:
-        raise UsageError("no audio files found in the inputs")
+        from audiokit.audio import AUDIO_EXTENSIONS
+        from audiokit.errors import AudiokitError
+
+        raise AudiokitError("no audio files found (directories are searched for "
+                            + ", ".join(sorted(AUDIO_EXTENSIONS)) + ")", path=" ".join(inputs))
 
     if store is not None:
+        from audiokit.predict import store_fit
+
+        fit = store_fit(clf, store)
+        if fit.summary():
+            log.info(f"predict: {fit.summary()}")
         rows = predict_store(clf, store, batch_size=batch_size)
         total, unit = len(store), "items"
     else:
@@ -101,10 +124,15 @@ def predict(
     errors = 0
     t0 = time.perf_counter()
     try:
+        # The first row before the header: what fails at the start (the model does not fit the
+        # inputs) fails with nothing written.
+        rows = progress(rows, total=total, desc="predict", unit=unit, quiet=quiet)
+        first = next(rows, None)
         stream = sys.stdout if target is None else open(target.file, "w", encoding="utf-8", newline="")
         try:
-            writer = Writer(stream, fmt, clf.class_names, top_k=top_k, with_truth=store is not None)
-            for row in progress(rows, total=total, desc="predict", unit=unit, quiet=quiet):
+            writer = Writer(stream, fmt, clf.class_names, top_k=top_k, with_truth=store is not None,
+                            console=console_for(stream) if fmt == "table" else None)
+            for row in _chain(first, rows):
                 if row.error is not None:
                     errors += 1
                     if skip_errors:
@@ -132,3 +160,10 @@ def predict(
              + ("" if target is None else f" → {output}"))
     if errors and not skip_errors:
         raise typer.Exit(1)
+
+
+def _chain(first, rest):
+    """``first`` (None: nothing) and then the rows of ``rest``."""
+    if first is not None:
+        yield first
+        yield from rest
