@@ -14,6 +14,9 @@
 #             (synthetic stand-ins with the same names: for trying the plumbing, not for figures)
 #   OUT_DIR   where stores, models and reports go (default: out-emotion)
 #
+# The paper's recipe is spelled out in flags (audiokit's own defaults differ: see
+# docs/deep-training.md; TRAIN_ARGS='--augment --normalize item' adds them back).
+#
 # Settings (environment variables; defaults are the paper's):
 #   FOLDS=5               cross-validation folds (grouped by actor)
 #   EPOCHS=50 BATCH=64    upper bound on epochs (early stopping ends sooner), batch size
@@ -46,11 +49,12 @@ labels=(--label-regex '^\d+-\d+-(\d+)-'
 echo "== Spec-ResNet on log-mel spectrograms, $FOLDS-fold CV by actor"
 audiokit featurize "$data" --features logmel "${labels[@]}" "${feature_args[@]}" -o "$out/logmel.h5"
 audiokit train "$out/logmel.h5" --model specresnet --folds "$FOLDS" --epochs "$EPOCHS" --batch-size "$BATCH" \
+    --optimizer adam --weight-decay 0 --scheduler plateau --patience 5 --no-augment --normalize dataset \
     --device "$DEVICE" "${train_args[@]}" -o "$out/specresnet.h5"
 
 if [[ $BASELINES != 0 ]]; then
     echo "== baselines: MFCC mean/std + SVM and + MLP, the same folds"
-    audiokit featurize "$data" --features mfcc-stats "${labels[@]}" -o "$out/mfcc.h5"
+    audiokit featurize "$data" --features mfcc-stats --stats mfcc "${labels[@]}" -o "$out/mfcc.h5"
     audiokit train "$out/mfcc.h5" --model svm --folds "$FOLDS" -o "$out/svm.h5"
     audiokit train "$out/mfcc.h5" --model mlp --folds "$FOLDS" -o "$out/mlp.h5"
 fi

@@ -51,15 +51,16 @@ fi
 echo "== $(wc -l < "$out/train.txt") training files, $(wc -l < "$out/test.txt") test files"
 
 # 2. log-mel spectrograms; labels are the parent directory names. The test store takes the
-#    training store's clip duration (read back with info --json), so model and store match.
+#    training store's settings (--like), its resolved clip duration included.
 audiokit featurize - --features logmel "${feature_args[@]}" -o "$out/train.h5" < "$out/train.txt"
-duration=$(audiokit info "$out/train.h5" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["features"]["duration"])')
-audiokit featurize - --features logmel --duration "$duration" "${feature_args[@]}" -o "$out/test.h5" < "$out/test.txt"
+audiokit featurize - --like "$out/train.h5" -o "$out/test.h5" < "$out/test.txt"
 
-# 3. fine-tune ResNet-18 (20 % of the training files validate each epoch; early stopping keeps the best)
+# 3. fine-tune ResNet-18 the paper's way: AdamW lr 1e-3, a plateau schedule, no SpecAugment
+#    (20 % of the training files validate each epoch; early stopping keeps the best epoch)
 echo "== train"
 audiokit train "$out/train.h5" --model resnet18 --pretrained "$PRETRAINED" --epochs "$EPOCHS" \
-    --batch-size "$BATCH" --device "$DEVICE" --plot "$out/curves.png" "${train_args[@]}" -o "$out/resnet18.h5"
+    --batch-size "$BATCH" --no-augment --normalize dataset --optimizer adamw --scheduler plateau --patience 5 \
+    --no-refit --device "$DEVICE" --plot "$out/curves.png" "${train_args[@]}" -o "$out/resnet18.h5"
 
 # 4. the held-out 20 %: accuracy, per-class precision/recall/F1, confusion matrix
 echo "== eval on the held-out files"

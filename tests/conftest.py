@@ -87,3 +87,42 @@ def tone(path, f0=440.0, *, sr=22050, duration=1.0, harmonics=5, subtype="PCM_16
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     sf.write(str(path), y, sr, subtype=subtype)
     return Path(path)
+
+
+#: The timbre classes of :func:`make_tones`.
+TONE_CLASSES = ("sine", "square", "saw", "noise")
+
+
+def make_tones(root: Path, *, per_class: int = 32, speakers: int = 4, sr: int = 8000, duration: float = 0.5,
+               seed: int = 0) -> Path:
+    """``root/CLASS/spkS_NNN.wav``: timbre classes at random f0 (150–600 Hz), levels and noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(sr * duration)) / sr
+    for c in TONE_CLASSES:
+        (root / c).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            f0 = float(np.exp(rng.uniform(np.log(150), np.log(600))))
+            if c == "noise":
+                spec = np.fft.rfft(rng.standard_normal(len(t)))
+                f = np.fft.rfftfreq(len(t), 1 / sr)
+                y = np.fft.irfft(spec * np.exp(-0.5 * ((f - 3 * f0) / f0) ** 2), len(t))
+            else:
+                hs = {"sine": [1], "square": range(1, 20, 2), "saw": range(1, 20)}[c]
+                y = sum(np.sin(2 * np.pi * f0 * h * t + rng.uniform(0, 2 * np.pi)) / h for h in hs if f0 * h < sr / 2)
+            y = y / np.abs(y).max() * np.minimum(1, t / 0.02) * np.minimum(1, (duration - t) / 0.02)
+            y = y + 10 ** (-rng.uniform(20, 30) / 20) * rng.standard_normal(len(t))
+            y = y * 10 ** (rng.uniform(-20, -1) / 20) / np.abs(y).max()
+            sf.write(str(root / c / f"spk{i % speakers}_{i:03d}.wav"), y.astype(np.float32), sr)
+    return root
+
+
+@pytest.fixture
+def one_torch_thread():
+    """torch at one thread for the test: the suite runs two tests per core (pytest -n 2), and
+    OpenMP threads beyond the cores spin and thrash."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -14,13 +14,7 @@ from audiokit.models.resnet import build_resnet, imagenet_cache_file, pretrained
 from audiokit.models.specresnet import WIDTHS, SpecResNet  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tests run two per core (pytest -n 2); OpenMP threads beyond the cores spin and thrash.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_specresnet_has_the_papers_size_and_layout():
@@ -108,6 +102,16 @@ def test_frontends_normalise_as_documented():
     s = dm.build_network("specresnet", n_classes=3, in_shape=(16, 20)).frontend
     s.set_stats(mean=-40.0, std=20.0, lo=-80.0, hi=0.0)
     assert torch.allclose(s(torch.full((1, 16, 20), -20.0)), torch.ones(1, 1, 16, 20))
+    # item: each item's own mean and std (the training statistics play no part), so a level offset drops out
+    params = dm.network_params("specresnet", n_classes=3, in_shape=(16, 20), normalize="item")
+    assert params["frontend"] == "item"
+    i = dm.build_network("specresnet", n_classes=3, in_shape=(16, 20), params=params).frontend
+    i.set_stats(mean=-40.0, std=20.0, lo=-80.0, hi=0.0)
+    x = torch.randn(2, 16, 20, generator=torch.Generator().manual_seed(0)) * 7 - 50
+    z = i(x)
+    expect = (x - x.mean(dim=(1, 2), keepdim=True)) / x.std(dim=(1, 2), keepdim=True)
+    assert torch.allclose(z[:, 0], expect, atol=1e-5)
+    assert torch.allclose(i(x + 10), z, atol=1e-5) and torch.allclose(i(3 * x), z, atol=1e-5)
 
 
 def test_input_size_parsing():

@@ -2,8 +2,9 @@
 
 The data: four classes of half-second tones with different timbres (sine, odd harmonics,
 all harmonics, band noise) at random pitches and levels with background noise, from four
-"speakers" each (the groups); featurized as 32 × 32 log-mels. Validation is always
-group-held-out: the validated speaker is never trained on.
+"speakers" each (the groups); featurized as 32 × 32 log-mels. Four speakers are fewer than the
+five a group-aware 20 % split needs, so a default run validates on a share of every speaker's
+items (and says so); ``--val-split 0.25`` holds out one speaker whole.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,44 +22,16 @@ import soundfile as sf
 
 torch = pytest.importorskip("torch")
 
-from conftest import AUDIOKIT, run  # noqa: E402
+from conftest import AUDIOKIT, make_tones, run  # noqa: E402
+from conftest import TONE_CLASSES as CLASSES  # noqa: E402
 
-CLASSES = ("sine", "square", "saw", "noise")
 FEATURE_FLAGS = ["--sr", "8000", "--n-fft", "256", "--hop-length", "128", "--n-mels", "32", "--duration", "0.5",
                  "--group-regex", r"^(spk\d+)_"]
 #: Subprocesses use one OpenMP thread: the suite runs two tests per core.
 ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def make_tones(root: Path, *, per_class: int = 32, speakers: int = 4, sr: int = 8000, duration: float = 0.5,
-               seed: int = 0) -> Path:
-    """``root/CLASS/spkS_NNN.wav``: timbre classes at random f0 (150–600 Hz), levels and noise."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(sr * duration)) / sr
-    for c in CLASSES:
-        (root / c).mkdir(parents=True, exist_ok=True)
-        for i in range(per_class):
-            f0 = float(np.exp(rng.uniform(np.log(150), np.log(600))))
-            if c == "noise":
-                spec = np.fft.rfft(rng.standard_normal(len(t)))
-                f = np.fft.rfftfreq(len(t), 1 / sr)
-                y = np.fft.irfft(spec * np.exp(-0.5 * ((f - 3 * f0) / f0) ** 2), len(t))
-            else:
-                hs = {"sine": [1], "square": range(1, 20, 2), "saw": range(1, 20)}[c]
-                y = sum(np.sin(2 * np.pi * f0 * h * t + rng.uniform(0, 2 * np.pi)) / h for h in hs if f0 * h < sr / 2)
-            y = y / np.abs(y).max() * np.minimum(1, t / 0.02) * np.minimum(1, (duration - t) / 0.02)
-            y = y + 10 ** (-rng.uniform(20, 30) / 20) * rng.standard_normal(len(t))
-            y = y * 10 ** (rng.uniform(-20, -1) / 20) / np.abs(y).max()
-            sf.write(str(root / c / f"spk{i % speakers}_{i:03d}.wav"), y.astype(np.float32), sr)
-    return root
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="session")
@@ -92,15 +64,24 @@ def test_specresnet_learns_through_the_whole_cli_chain(tones, tmp_path, cli):
     assert r.returncode == 0, r.stderr.decode()
     rep = _json(r.stdout)
     val = rep["validation"]
-    assert val["grouped"] and rep["n_groups"] == 4
-    assert val["accuracy"] >= 0.9, rep["history"]["rows"]  # a held-out speaker, within 4 epochs
+    assert not val["grouped"] and rep["n_groups"] == 4  # not group-aware: the fall-back below
+    # 4 speakers < 5: validated on a share of every speaker's items, said in a warning
+    assert val["protocol"]["shared_groups"] == 4 and val["protocol"]["unseen_groups"] == 0
+    assert "too few for a group-aware 0.2 validation split" in r.stderr.decode()
+    assert val["accuracy"] >= 0.9, rep["history"]["rows"]  # within 4 epochs
     assert rep["n_parameters"] > 1_000_000 and rep["params"]["widths"] == [64, 96, 128, 256]
     assert rep["params"]["input_size"] is None  # --input-size auto keeps Spec-ResNet's items native
+    # the validated run (4 epochs, the last kept), then the refit on all 128 items for as many
+    rows = rep["history"]["rows"]
+    assert [(row["run"], row["epoch"]) for row in rows] == [("main", e) for e in (1, 2, 3, 4)] + [
+        ("refit", e) for e in (1, 2, 3, 4)]
+    assert val["best_epoch"] == 4 and (rep["refit"]["items"], rep["refit"]["epochs"]) == (128, 4)
     epoch_lines = [ln for ln in r.stderr.decode().splitlines() if " epoch " in f" {ln}" and "samples/s" in ln]
-    assert len(epoch_lines) == rep["history"]["epochs_run"] and "val acc" in epoch_lines[0]
+    assert len(epoch_lines) == len(rows) and "val acc" in epoch_lines[0]
+    assert all("refit" in ln and "val acc" not in ln for ln in epoch_lines[4:])
     hist = (tmp_path / "spec.history.csv").read_text().splitlines()
     assert hist[0].startswith("run,epoch,train_loss,val_loss,val_acc,lr,samples_per_s,seconds")
-    assert len(hist) == 1 + rep["history"]["epochs_run"]
+    assert len(hist) == 1 + len(rows)
     assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "spec.report.json").exists() and (tmp_path / "spec.ckpt").exists()
 
@@ -119,11 +100,13 @@ def test_specresnet_learns_through_the_whole_cli_chain(tones, tmp_path, cli):
 def test_resnet18_from_scratch_learns(tones, tmp_path, cli):
     _, store = tones
     out = tmp_path / "r18.h5"
-    # native 32×32 to keep the test fast; the default (auto) upsampling is tested below
+    # native 32×32 to keep the test fast; the default (auto) upsampling is tested below. No augmentation:
+    # SpecAugment's default masks (2×8 of 32 bands, 2×10 of 32 frames) leave 3 epochs too little to learn from.
     res = cli("train", store, "-o", out, "--model", "resnet18", "--pretrained", "none", "--epochs", "3",
-              "--batch-size", "8", "--checkpoint", "none", "--input-size", "none", "--json")
+              "--batch-size", "8", "--checkpoint", "none", "--input-size", "none", "--no-augment", "--json")
     rep = _json(res.stdout)
     assert rep["validation"]["accuracy"] >= 0.9, rep["history"]["rows"]
+    assert not rep["engine"]["augment"]["specaugment"] and rep["engine"]["augment"]["time_shift"] == 0
     assert rep["params"]["stem"] == "sum" and rep["params"]["pretrained"] == "none"
     assert not (tmp_path / "r18.ckpt").exists()
     from audiokit import models
@@ -278,7 +261,9 @@ def test_ddp_with_gloo_on_two_processes(tones, tmp_path):
     assert r.returncode == 0, err
     rep = _json(r.stdout)  # only rank 0 prints: one JSON document on stdout
     assert rep["world_size"] == 2 and rep["device"] == "cpu"
-    assert sum("samples/s" in ln for ln in err.splitlines()) == rep["history"]["epochs_run"]
+    # one line per epoch from rank 0 only: 2 validated, then 2 of the refit on all items
+    assert [row["run"] for row in rep["history"]["rows"]] == ["main", "main", "refit", "refit"]
+    assert sum("samples/s" in ln for ln in err.splitlines()) == 4
     from audiokit import models
 
     clf = models.load(str(out), device="cpu")
@@ -300,6 +285,8 @@ def test_bad_input_gives_one_clear_line(tones, tmp_path, cli):
     assert "--stem applies to the ResNets" in r.stderr
     r = cli("train", store, "-o", tmp_path / "x.h5", "--model", "knn", "--epochs", "3", expect=2)
     assert "--epochs" in r.stderr and "deep" in r.stderr
+    r = cli("train", store, "-o", tmp_path / "x.h5", "--model", "specresnet", "--normalize", "global", expect=2)
+    assert "--normalize must be item or dataset" in r.stderr
     bad = tmp_path / "bad.ckpt"
     bad.write_bytes(b"PK\x03\x04 truncated")
     r = cli("train", store, "-o", tmp_path / "x.h5", "--model", "specresnet", "--resume", bad, expect=1)

@@ -568,7 +568,7 @@ def test_a_full_disk_is_one_clean_error_and_no_partial_file(zygote, data, small_
         sf.write(str(noisy / f"{i}.wav"), 0.3 * rng.standard_normal(16000 * 3), 16000)
     fsize = None if mounted else 256 << 10  # no tmpfs: RLIMIT_FSIZE, a write past it fails with EFBIG
     store = d / "s.h5"
-    zygote.start(["featurize", noisy, "-o", store, "--duration", "3", "-j", "1"], cwd=tmp_path,
+    zygote.start(["featurize", noisy, "-o", store, "--duration", "3", "-j", "1", "-q"], cwd=tmp_path,
                  logs=tmp_path / "full", fsize=fsize)
     status = zygote.wait(300)
     err = (tmp_path / "full.err").read_text()

@@ -44,15 +44,24 @@ def store(tmp_path_factory, instruments_dir):
 @pytest.mark.parametrize("kind", ["knn", "svm", "mlp", "logreg"])
 def test_each_kind_trains_validates_and_reports(cli, store, tmp_path, kind):
     out = tmp_path / f"{kind}.h5"
-    res = cli("train", store, "-o", out, "--model", kind, "--seed", "1")
+    # 25 %: one player of the four held out (a group-aware 20 % split needs five groups)
+    res = cli("train", store, "-o", out, "--model", kind, "--seed", "1", "--val-split", "0.25")
     assert out.exists()
     report = json.loads((tmp_path / f"{kind}.report.json").read_text())
     assert report["model"] == kind and report["grouped"] and report["n_groups"] == 4
     val = report["validation"]
-    # group-aware 20 %: one player of four held out, every class present on both sides
-    assert val["n"] + val["train"] == 64 and val["grouped"]
+    assert val["n"] + val["train"] == 64 and val["n"] == 16
+    proto = val["protocol"]
+    assert (proto["unseen_groups"], proto["shared_groups"], proto["train_groups"], proto["total_groups"]) == (1, 0, 3, 4)
     assert val["accuracy"] > 0.4  # chance is 0.25 on four classes
-    assert "group-aware" in res.stdout and f"{100 * val['accuracy']:.1f} %" in res.stdout
+    line = "validation on 1 unseen group of 4 (16 items; trained on 48 items of 3 groups): accuracy"
+    assert f"{line} {100 * val['accuracy']:.1f} %" in res.stdout and "too few" not in res.stderr
+    # the saved model is then refit on all 64 items (every player)
+    assert report["refit"]["items"] == 64 and "refit on all 64 training items" in res.stdout
+    from audiokit.modelfile import load_model
+
+    training = load_model(str(out)).training
+    assert training["trained_on"] == 64 and training["refit"]
 
 
 def test_folds_report_mean_std_and_refit(cli, store, tmp_path):
@@ -212,10 +221,11 @@ def test_bad_input_one_clear_line(cli, tmp_path, store):
         ((few, "--folds", "10"), 2, "at least 10 items per class"),
         ((few, "--k", "50", "--val-split", "0"), 2, "more than the 12"),
         ((few, "--k", "1..x"), 2, "--k must be"),
-        ((onegroup,), 2, "at least 2 groups"),
         ((onegroup, "--folds", "3"), 2, "needs at least 3 groups"),
         ((few, "--model", "forest"), 2, "--model must be one of"),
         ((few, "--model", "svm", "--hidden", "10"), 2, "--hidden"),
+        ((few, "--normalize", "item"), 2, "--normalize: only for the deep kinds"),
+        ((few, "--no-augment"), 2, "--augment: only for the deep kinds"),
         ((few, "--val-split", "0.2", "--folds", "3"), 2, "either --val-split or --folds"),
         ((few, "--plot", str(tmp_path / "p.png")), 2, "k sweep"),
         ((str(notstore),), 1, "not HDF5"),
@@ -240,3 +250,9 @@ def test_store_from_stdin_and_model_to_stdout(tmp_path, store):
     m = load(str(tmp_path / "m.h5"))
     with open_store(store) as s:
         assert m.predict_proba(s.X).shape == (64, 4)
+    # without --model the store is read once to choose the kind, and again (the same bytes) to train
+    r = run(f"cat {store} | audiokit train - -o - > {tmp_path}/d.h5", shell=True)
+    assert r.returncode == 0, r.stderr
+    d = load(str(tmp_path / "d.h5"))
+    assert d.kind == "svm" and d.training["trained_on"] == 64
+    assert b"svm (the default for mfcc-stats vectors; --model chooses another) on 64 items" in r.stderr

@@ -7,17 +7,31 @@ kind: add the parameters below in that kind's block and put them in its options 
 """
 
 
+import logging
 import sys
 from typing import Annotated, Optional
 
 import typer
 
-from audiokit.cli._common import Device, Json, Quiet, Seed, Verbose, complete_model_kinds, guarded, log, write_json
+from audiokit.cli._common import (Device, Json, Quiet, Seed, Verbose, check_device, check_device_for_kind,
+                                  check_output_path, complete_model_kinds, guarded, log, refuse_binary_to_terminal,
+                                  write_json)
+
+
+def _complete_optimizers() -> list[str]:
+    return ["adamw", "adam", "sgd"]  # audiokit.training.engine.OPTIMIZERS (which imports torch; a test checks)
+
+
+def _complete_schedulers() -> list[str]:
+    return ["onecycle", "plateau", "cosine", "none"]  # audiokit.training.engine.SCHEDULERS
 
 EPILOG = """\
 Examples:
 
-  audiokit train mfcc.h5 -o knn.h5                          # KNN, k=8, 20 % group-aware validation
+  audiokit train logmel.h5 -o cnn.h5       # the default for log-mels: specresnet, augmented, one-cycle,
+                                           # validated on unseen groups, then refit on all of them
+  audiokit train mfcc.h5 -o svm.h5         # the default for vectors: SVM (RBF)
+  audiokit train mfcc.h5 -o knn.h5 --model knn              # KNN, k=8, 20 % group-aware validation
   audiokit train voices.h5 -o voice-knn.h5 --k 1..40 --plot k.png   # pick k by cross-validation
   audiokit train mfcc.h5 -o svm.h5 --model svm --C 10 --folds 5     # 5-fold CV, then refit on all
   audiokit train mfcc.h5 -o mlp.h5 --model mlp --hidden 256,128 --seed 1
@@ -25,6 +39,10 @@ Examples:
   audiokit featurize data/ -f mfcc-stats -o - | audiokit train - -o model.h5 --json
 
 Deep models (PyTorch; on logmel stores; a GPU when present; see docs/deep-training.md):
+
+  audiokit train logmel.h5 -o spec.h5 --model specresnet --no-augment --normalize dataset \
+      --optimizer adam --batch-size 64 --epochs 50 --scheduler plateau --patience 5 --no-refit
+                                                           # the Spec-ResNet paper's recipe
 
   audiokit train logmel.h5 -o spec.h5 --model specresnet --plot curves.png
   audiokit train logmel.h5 -o r18.h5 --model resnet18 --pretrained imagenet --stem repeat \\
@@ -55,17 +73,20 @@ def register(app: typer.Typer) -> None:
 @guarded
 def train(
     store: Annotated[str, typer.Argument(help="Feature store to train on; '-' reads it from stdin.",
-                                         show_default=False)],
-    output: Annotated[str, typer.Option("--output", "-o", help="Model file to write; '-' writes it to stdout.")],
-    model: Annotated[str, typer.Option("--model", "-m", help="knn | svm | mlp | logreg (scikit-learn, CPU) or "
-                                                             "resnet18 | resnet34 | resnet50 | specresnet "
-                                                             "(PyTorch).",
-                                            autocompletion=complete_model_kinds)] = "knn",
+                                         show_default=False, metavar="STORE")],
+    output: Annotated[str, typer.Option("--output", "-o", help="Model file to write; '-' writes it to stdout.",
+                                        metavar="MODEL")],
+    model: Annotated[Optional[str], typer.Option(
+        "--model", "-m", help="knn | svm | mlp | logreg (scikit-learn, CPU) or resnet18 | resnet34 | resnet50 | "
+                              "specresnet (PyTorch). Default: specresnet for log-mel/MFCC frames, svm for "
+                              "vectors (mfcc-stats), knn for f0-range.",
+        show_default=False, autocompletion=complete_model_kinds, metavar="KIND")] = None,
     val_split: Annotated[Optional[float], typer.Option(
         "--val-split", help="Fraction held out for validation (stratified, group-aware); 0 = none. "
                             "Default 0.2 unless --folds is given.")] = None,
-    folds: Annotated[Optional[int], typer.Option(
-        "--folds", help="K-fold cross-validation (group K-fold with groups): per-fold and mean ± std "
+    folds: Annotated[Optional[str], typer.Option(
+        "--folds", metavar="K", help="K-fold cross-validation (group K-fold with groups), or 'store': the "
+                        "folds of the featurize manifest's fold column (ESC-50, UrbanSound8K); per-fold and mean ± std "
                         "scores; the saved model is then refit on all items.")] = None,
     group_by: Annotated[str, typer.Option(
         "--group-by", help="Groups kept on one side of every split: auto (the store's groups, if any) | "
@@ -96,32 +117,46 @@ def train(
     max_iter: Annotated[Optional[int], typer.Option(
         "--max-iter", help="mlp, logreg: iteration limit (default 500 / 2000).")] = None,
     # -- deep kinds (resnet18/34/50, specresnet); None = the kind's default (audiokit.training.deep) -------
+    augment: Annotated[Optional[bool], typer.Option(
+        "--augment/--no-augment", help="deep: the default augmentation, SpecAugment and a ±10 % time shift "
+                                       "(default on; flags given explicitly still apply).")] = None,
+    normalize: Annotated[Optional[str], typer.Option(
+        "--normalize", help="deep: input normalisation: item (each item's own mean and std; default) | "
+                            "dataset (the training items' mean and std, the papers').")] = None,
+    refit: Annotated[Optional[bool], typer.Option(
+        "--refit/--no-refit", help="After validation or CV, train the saved model again on all training "
+                                   "items (deep: for the validated runs' epochs), so it knows every group "
+                                   "(default on); --no-refit saves the validated model, or with --folds the "
+                                   "fold models as an ensemble (probabilities averaged).")] = None,
     optimizer: Annotated[Optional[str], typer.Option(
-        "--optimizer", help="deep: adamw | adam | sgd (default adam for specresnet, adamw for the ResNets).")] = None,
+        "--optimizer", help="deep: adamw (default) | adam | sgd.", autocompletion=_complete_optimizers)] = None,
     lr: Annotated[Optional[float], typer.Option("--lr", help="deep: learning rate (default 1e-3).")] = None,
     weight_decay: Annotated[Optional[float], typer.Option(
-        "--weight-decay", help="deep: weight decay (default 0 for adam, 1e-2 for adamw).")] = None,
+        "--weight-decay", help="deep: weight decay (default 1e-2).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(
-        "--batch-size", help="deep: global batch size, split over torchrun processes (default 64 specresnet, "
-                             "32 ResNets).")] = None,
+        "--batch-size", help="deep: global batch size, split over torchrun processes (default 32, fewer "
+                             "when a model trains on fewer items).")] = None,
     epochs: Annotated[Optional[int], typer.Option(
-        "--epochs", help="deep: maximum epochs (default 50 specresnet, 10 ResNets).")] = None,
+        "--epochs", help="deep: epochs (default 30; a maximum under early stopping).")] = None,
     scheduler: Annotated[Optional[str], typer.Option(
-        "--scheduler", help="deep: plateau (x0.2 after 2 epochs without a lower validation loss; default) | "
-                            "cosine | onecycle | none.")] = None,
+        "--scheduler", help="deep: onecycle (per step, peak --lr; default) | plateau (x0.2 after 2 epochs "
+                            "without a lower validation loss) | cosine | none.",
+        autocompletion=_complete_schedulers)] = None,
     patience: Annotated[Optional[int], typer.Option(
         "--patience", help="deep: early stopping after this many epochs without a lower validation loss, "
-                           "keeping the best epoch (default 5; 0 = off).")] = None,
+                           "keeping the best epoch (default 0 = off: every epoch runs, the last is kept).")] = None,
     label_smoothing: Annotated[Optional[float], typer.Option(
         "--label-smoothing", help="deep: cross-entropy label smoothing (default 0).")] = None,
     class_weights: Annotated[Optional[str], typer.Option(
         "--class-weights", help="deep: loss weights: none (default) | balanced | one number per class.")] = None,
     specaugment: Annotated[Optional[bool], typer.Option(
-        "--specaugment/--no-specaugment", help="deep: SpecAugment time and frequency masking.")] = None,
+        "--specaugment/--no-specaugment", help="deep: SpecAugment time and frequency masking (default on "
+                                               "with --augment).")] = None,
     mixup: Annotated[Optional[float], typer.Option(
         "--mixup", help="deep: mixup with lambda ~ Beta(ALPHA, ALPHA), e.g. 0.2 (default 0 = off).")] = None,
     time_shift: Annotated[Optional[float], typer.Option(
-        "--time-shift", help="deep: random circular time shift by up to this fraction of the frames.")] = None,
+        "--time-shift", help="deep: random circular time shift by up to this fraction of the frames (default "
+                             "0.1 with --augment, else 0).")] = None,
     flip: Annotated[Optional[float], typer.Option(
         "--flip", help="deep: probability of a horizontal (time) flip (the ResNet paper: 0.5).")] = None,
     rotate: Annotated[Optional[float], typer.Option(
@@ -165,18 +200,45 @@ def train(
     from audiokit.models import CLASSIC_KINDS, DEEP_KINDS, KINDS
     from audiokit.training import TrainRun
 
+    refuse_binary_to_terminal(output, "model", "-o - | audiokit info -")
+    device = check_device(device)
+    check_output_path(output)
+    check_output_path(plot, "--plot")
+    stdin_copy, why = None, ""
+    if model is None:  # the kind that won for this store's features
+        from audiokit.store import open_store, spool_stdin
+        from audiokit.training import default_kind
+
+        stdin_copy = spool_stdin() if store == "-" else None
+        with open_store(store, stdin=stdin_copy) as s:
+            model, why = default_kind(s.item_shape, s.config.kind)
+        if stdin_copy is not None:
+            stdin_copy.seek(0)
+        only = {"knn": (k, metric, weights), "mlp": (hidden, alpha)}
+        model, why = next(((kind, f"{kind} settings given") for kind, values in only.items()
+                           if any(v is not None for v in values)), (model, why))
+    model = model.strip().lower()
     if model not in KINDS:
         raise UsageError(f"--model must be one of {', '.join(KINDS)}, got {model!r}")
+    check_device_for_kind(device, model)
+    if normalize is not None and normalize not in ("item", "dataset"):
+        raise UsageError(f"--normalize must be item or dataset, got {normalize!r}")
     if json_out and output == "-":
         raise UsageError("--json and -o - would both write to stdout; write the model to a file")
+    if folds is not None and folds != "store":
+        try:
+            folds = int(folds)
+        except ValueError:
+            raise UsageError(f"--folds must be a number of folds or 'store' (the store's fold column), got "
+                             f"{folds!r}") from None
     if val_split is not None and folds is not None:
         raise UsageError("give either --val-split or --folds, not both")
     if val_split is not None and not 0 <= val_split < 1:
         raise UsageError(f"--val-split must be in [0, 1), got {val_split}")
-    run = TrainRun(store=store, output=output, model=model,
+    run = TrainRun(store=store, output=output, model=model, model_reason=why,
                    val_split=None if folds is not None or val_split == 0 else (0.2 if val_split is None else val_split),
                    folds=folds, group_by=group_by, test_split=test_split, seed=seed, device=device, plot=plot,
-                   quiet=quiet, verbose=verbose, argv=sys.argv[1:])
+                   quiet=quiet, verbose=verbose, argv=sys.argv[1:], stdin=stdin_copy, refit=refit)
 
     classic_opts = {name: value for name, value in dict(
         k=k, metric=metric, weights=weights, kernel=kernel, C=c, gamma=gamma, hidden=hidden, alpha=alpha,
@@ -185,7 +247,7 @@ def train(
     deep_opts = {name: value for name, value in dict(
         optimizer=optimizer, lr=lr, weight_decay=weight_decay, batch_size=batch_size, epochs=epochs,
         scheduler=scheduler, patience=patience, label_smoothing=label_smoothing, class_weights=class_weights,
-        specaugment=specaugment, mixup=mixup, time_shift=time_shift, flip=flip, rotate=rotate,
+        augment=augment, normalize=normalize, specaugment=specaugment, mixup=mixup, time_shift=time_shift, flip=flip, rotate=rotate,
         pretrained=pretrained, stem=stem, input_size=input_size, amp=amp, compile=compile_model, resume=resume,
         checkpoint=checkpoint, history=history, workers=loader_workers).items() if value is not None}
 
@@ -212,7 +274,12 @@ def train(
         options = deep_opts
         assert model in DEEP_KINDS
 
-    report = trainer.train(run, options)
+    logged = _LoggedLines()
+    log.addHandler(logged)
+    try:
+        report = trainer.train(run, options)
+    finally:
+        log.removeHandler(logged)
     if report.get("rank", 0):  # torchrun: only rank 0 prints
         return
 
@@ -224,5 +291,30 @@ def train(
         for line in lines:
             log.info(line)
     else:
+        if _same_stream():  # lines the trainer already logged (a deep run's header) are there already
+            lines = [line for line in lines if f"train: {line}" not in logged.lines]
         sys.stdout.write("".join(f"{line}\n" for line in lines))
         sys.stdout.flush()
+
+
+class _LoggedLines(logging.Handler):
+    """The messages logged while training (what stderr showed, unless --quiet)."""
+
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.lines: set[str] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.add(record.getMessage())
+
+
+def _same_stream() -> bool:
+    """stdout and stderr are one terminal, pipe or file (``2>&1``): what was logged on stderr is
+    already there."""
+    import os
+
+    try:
+        a, b = os.fstat(sys.stdout.fileno()), os.fstat(sys.stderr.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+    return (a.st_dev, a.st_ino, a.st_rdev) == (b.st_dev, b.st_ino, b.st_rdev)

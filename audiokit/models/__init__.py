@@ -54,6 +54,11 @@ def module_for(kind: str):
 
 def from_modelfile(mf: "ModelFile", *, device: str = "auto") -> Classifier:
     """Rebuild a classifier from a loaded model file (no code from the file is executed)."""
+    from audiokit.models.ensemble import Ensemble, is_ensemble, member_files
+
+    if is_ensemble(mf):
+        members = [module_for(m.kind).from_modelfile(m, device=device) for m in member_files(mf)]
+        return Ensemble(members, training=mf.training, metrics=mf.metrics)
     return module_for(mf.kind).from_modelfile(mf, device=device)
 
 

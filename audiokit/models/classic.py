@@ -143,7 +143,9 @@ def make_estimator(kind: str, params: dict, *, seed: int = 0):
     if kind == "svm":
         from sklearn.svm import SVC
 
-        return SVC(kernel=params["kernel"], C=params["C"], gamma=params["gamma"], probability=True,
+        # No Platt scaling: its internal 5-fold fit costs 5 fits and, on a few items per class, gives
+        # probabilities whose argmax disagrees with the SVM's decision (predict_proba uses the decision).
+        return SVC(kernel=params["kernel"], C=params["C"], gamma=params["gamma"], probability=False,
                    random_state=seed)
     if kind == "mlp":
         from sklearn.neural_network import MLPClassifier
@@ -153,6 +155,17 @@ def make_estimator(kind: str, params: dict, *, seed: int = 0):
     from sklearn.linear_model import LogisticRegression
 
     return LogisticRegression(C=params["C"], max_iter=params["max_iter"])
+
+
+def _svm_proba(svc, X: np.ndarray) -> np.ndarray:
+    """An SVM's class probabilities as the softmax of its one-vs-rest decision values (a sigmoid for two
+    classes): their argmax is always ``svc.predict``'s class, which Platt scaling does not promise."""
+    from scipy.special import softmax
+
+    d = svc.decision_function(X)
+    if d.ndim == 1:
+        d = np.stack([-d, d], axis=1) / 2
+    return softmax(d, axis=1)
 
 
 class ClassicClassifier:
@@ -192,7 +205,7 @@ class ClassicClassifier:
         # shared with featurizing workers); our batches are small, so one thread is faster.
         with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="openmp"):
             warnings.simplefilter("ignore", RuntimeWarning)  # overflow in exp of a far-out item
-            p = self.estimator.predict_proba(Xs)
+            p = _svm_proba(self.estimator, Xs) if self.kind == "svm" else self.estimator.predict_proba(Xs)
         out = np.zeros((len(Xs), len(self.class_names)), dtype=np.float64)
         out[:, np.asarray(self.estimator.classes_, dtype=np.int64)] = p
         return out
@@ -270,8 +283,9 @@ def fit(kind: str, X: np.ndarray, y: np.ndarray, *, class_names: Sequence[str], 
     from sklearn.exceptions import ConvergenceWarning
 
     if any(issubclass(w.category, ConvergenceWarning) for w in caught):
-        logging.getLogger("audiokit").warning(f"{kind}: the optimiser did not converge in {p.get('max_iter')} iterations "
-                    "(raise --max-iter, or scale down --C)")
+        hint = {"mlp": "raise --max-iter or --alpha", "logreg": "raise --max-iter, or lower --C"}.get(kind, "raise --max-iter")
+        logging.getLogger("audiokit").warning(f"{kind}: the optimiser did not converge in {p.get('max_iter')} "
+                                              f"iterations ({hint})")
     return ClassicClassifier(kind, class_names, feature_config, p, scaler, est)
 
 

@@ -170,12 +170,19 @@ def output_shape(in_shape: Sequence[int], input_size: dict | None) -> tuple[int,
 
 # -- the network ---------------------------------------------------------------------------------------
 
+#: ``standardize``: the training items' mean and std; ``item``: each item's own; ``imagenet``: the
+#: ResNet paper's [0, 1] image with ImageNet's per-channel statistics.
+FRONTENDS = ("standardize", "item", "imagenet")
+#: ``train --normalize`` values and the frontend each gives a one-channel network.
+NORMALIZE = {"dataset": "standardize", "item": "item"}
+
+
 class Frontend(nn.Module):
     """Raw items ``(n, H, W)`` in dB → normalised ``(n, C, H', W')`` network input."""
 
     def __init__(self, *, mode: str = "standardize", input_size: dict | None = None):
         super().__init__()
-        if mode not in ("standardize", "imagenet"):
+        if mode not in FRONTENDS:
             raise ValueError(f"unknown frontend mode {mode!r}")
         self.mode = mode
         self.input_size = input_size
@@ -202,6 +209,10 @@ class Frontend(nn.Module):
         x = x.unsqueeze(1).float()
         if self.mode == "imagenet":
             x = (x - self.lo) / (self.hi - self.lo)
+        elif self.mode == "item":
+            # Each item's own mean and spread: a recording's level and gain drop out (utterance CMVN).
+            mean = x.mean(dim=(-2, -1), keepdim=True)
+            x = (x - mean) / x.std(dim=(-2, -1), keepdim=True).clamp(min=1e-3)
         else:
             x = (x - self.mean) / self.std
         if self.input_size is not None:
@@ -241,7 +252,8 @@ def default_stem(kind: str) -> str | None:
 
 
 def network_params(kind: str, *, n_classes: int, in_shape: Sequence[int], stem: str | None = None,
-                   input_size=None, widths: Sequence[int] | None = None, pretrained: str = "none") -> dict:
+                   input_size=None, widths: Sequence[int] | None = None, pretrained: str = "none",
+                   normalize: str = "dataset") -> dict:
     """The JSON ``params`` that rebuild a network: architecture, input shape and transform."""
     if kind not in DEEP_KINDS:
         raise UsageError(f"not a deep model kind: {kind!r}")
@@ -249,16 +261,18 @@ def network_params(kind: str, *, n_classes: int, in_shape: Sequence[int], stem: 
         raise UsageError(f"a CNN takes 2-D items (mel bands × frames); these items have shape {tuple(in_shape)}")
     p = {"arch": kind, "n_classes": int(n_classes), "in_shape": [int(v) for v in in_shape],
          "input_size": resolve_input_size(parse_input_size(input_size), in_shape, kind), "pretrained": pretrained}
+    if normalize not in NORMALIZE:
+        raise UsageError(f"normalize must be one of {', '.join(NORMALIZE)}, got {normalize!r}")
     if kind in RESNETS:
         p["stem"] = stem or default_stem(kind)
-        p["frontend"] = "imagenet" if p["stem"] == "repeat" else "standardize"
+        p["frontend"] = "imagenet" if p["stem"] == "repeat" else NORMALIZE[normalize]
     else:
         from audiokit.models.specresnet import WIDTHS
 
         if stem not in (None, "sum"):
             raise UsageError("--stem applies to the ResNets; specresnet takes one channel as it is")
         p["widths"] = [int(w) for w in (widths or WIDTHS)]
-        p["frontend"] = "standardize"
+        p["frontend"] = NORMALIZE[normalize]
     h, w = output_shape(p["in_shape"], p["input_size"])
     if min(h, w) < 8:
         raise UsageError(f"items of {h}×{w} are too small for a CNN (at least 8×8); featurize with more "

@@ -75,13 +75,16 @@ class Augment:
         return ", ".join(parts) or "none"
 
     # -- the transforms ------------------------------------------------------------------------------
-    def __call__(self, x: torch.Tensor, gen: torch.Generator, *, fill: float | torch.Tensor) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, gen: torch.Generator, *, fill: float | None) -> torch.Tensor:
         """The augmented batch (a new tensor; ``x`` is not modified). ``fill``: the value of
-        uncovered or masked cells (the training mean)."""
+        uncovered or masked cells: the training mean, or None for each item's own mean (for a
+        model that normalises each item: a mask at another level would shift the item's statistics)."""
         if not self.active:
             return x
         B, H, W = x.shape
         dev = x.device
+        if fill is None:
+            fill = x.mean(dim=(1, 2), keepdim=True)
 
         def rand(*shape):
             return torch.rand(*shape, generator=gen, device=dev)
@@ -106,7 +109,10 @@ class Augment:
             masked = torch.zeros(B, H, W, dtype=torch.bool, device=dev)
             masked = masked | _band_masks(B, H, self.freq_masks, self.freq_width, rand)[:, :, None]
             masked = masked | _band_masks(B, W, self.time_masks, self.time_width, rand)[:, None, :]
-            x = x.masked_fill(masked, float(fill))  # a Python scalar: no host-to-device copy
+            if isinstance(fill, torch.Tensor):
+                x = torch.where(masked, fill, x)
+            else:
+                x = x.masked_fill(masked, float(fill))  # a Python scalar: no host-to-device copy
         return x
 
     def mix(self, x: torch.Tensor, y: torch.Tensor, n_classes: int, gen: torch.Generator, lam: float):

@@ -73,7 +73,7 @@ def train(run: TrainRun, options: dict) -> dict:
     if run.plot and not sweep:
         raise UsageError("--plot for a classic model draws the k sweep: give --model knn --k 1..40")
 
-    with open_store(run.store) as store:
+    with open_store(run.store, stdin=run.stdin) as store:
         name = store.name
         labelled = np.flatnonzero(store.labelled)
         splits.check_labels(store.labels, class_names=store.class_names, path=name)
@@ -118,8 +118,8 @@ def train(run: TrainRun, options: dict) -> dict:
         "grouped": groups is not None, "n_groups": None if groups is None else int(len(set(groups))),
         "seed": run.seed,
     }
-    summary = [f"{kind} on {len(rest)} items, {len(class_names)} classes, {int(np.prod(item_shape))} features "
-               f"[{cfg.describe()}]" + (f", {report['n_groups']} groups" if groups is not None else "")]
+    summary = [f"{kind}{rep.why_kind(run)} on {len(rest)} items, {len(class_names)} classes, {int(np.prod(item_shape))} features "
+               f"[{cfg.describe()}]" + (f", {len(set(gr))} groups" if gr is not None else "")]
     lost = sorted(set(np.unique(y_store)) - set(present))
     if lost:
         log.warning("train: classes only in the test set, unknown to the model: "
@@ -127,7 +127,9 @@ def train(run: TrainRun, options: dict) -> dict:
 
     # -- splits, then the KNN k sweep on the items that train (never on validation items) -------------
     if run.folds:
-        cv_folds = splits.cv_splits(yr, gr, folds=run.folds, seed=run.seed, class_names=class_names, path=name)
+        cv_folds = (splits.store_folds(None if folds_col is None else folds_col[rest], path=name)
+                    if run.folds == "store" else
+                    splits.cv_splits(yr, gr, folds=run.folds, seed=run.seed, class_names=class_names, path=name))
         fit_part = np.arange(len(yr))
     elif run.val_split:
         tr, va = splits.train_val_split(yr, gr, val_fraction=run.val_split, seed=run.seed,
@@ -146,38 +148,55 @@ def train(run: TrainRun, options: dict) -> dict:
 
     # -- validation -------------------------------------------------------------------------------------
     if run.folds:
-        scores = []
+        scores, members = [], []
         for i, (tr, va) in enumerate(cv_folds):
             _check_k(params, len(tr), name)
             m = fit(Xr[tr], yr[tr], params)
+            members.append(m)
             pred = m.predict_proba(Xr[va]).argmax(axis=1)
             scores.append(rep.fold_scores(yr[va], pred, labels=list(range(len(class_names)))))
             log.debug(f"train: fold {i + 1}/{len(cv_folds)} accuracy {scores[-1]['accuracy']:.4f}")
         cv = rep.cv_summary(scores)
-        cv.update(k=run.folds, grouped=gr is not None)
+        cv.update(k=len(cv_folds), grouped=gr is not None)
         report["cv"] = cv
         summary += rep.cv_lines(cv)
         if sweep:
             summary.append("  (k was chosen on these same folds, so this estimate is optimistic; "
                            "--test-split gives an unbiased one)")
-        _check_k(params, len(yr), name)
-        model = fit(Xr, yr, params)
-        report["refit"] = {"items": int(len(yr)), "note": "after cross-validation the saved model was refit "
-                                                          "on all training items"}
-        summary.append(f"refit on all {len(yr)} training items after cross-validation")
+        summary.append(f"  protocol: fold 1 {splits.describe_split(*cv_folds[0], gr, what='scored')['text']}")
+        if run.refit is False:
+            from audiokit.models.ensemble import Ensemble
+
+            model = Ensemble(members)
+            report["ensemble"] = {"members": len(members), "note": "the saved model is the fold models, their "
+                                                                   "probabilities averaged"}
+            summary.append(f"the saved model: the {len(members)} fold models as an ensemble (probabilities "
+                           "averaged; --refit trains one model on all items instead)")
+        else:
+            _check_k(params, len(yr), name)
+            model = fit(Xr, yr, params)
+            report["refit"] = {"items": int(len(yr)), "note": "after cross-validation the saved model was refit "
+                                                              "on all training items"}
+            summary.append(f"refit on all {len(yr)} training items after cross-validation")
     elif run.val_split:
         _check_k(params, len(tr), name)
         model = fit(Xr[tr], yr[tr], params)
         pred = model.predict_proba(Xr[va]).argmax(axis=1)
         val = rep.fold_scores(yr[va], pred, labels=list(range(len(class_names))))
-        val.update(fraction=run.val_split, share=len(va) / len(yr), grouped=gr is not None, train=int(len(tr)))
-        where = f"{len(va)} items, {100 * val['share']:.0f} %"
-        if gr is not None:
-            val["val_groups"] = int(len(set(gr[va])))
-            where += f", group-aware: {val['val_groups']} of {len(set(gr))} groups"
+        val["protocol"] = splits.describe_split(tr, va, gr)
+        grouped = val["protocol"].get("shared_groups") == 0  # False when the split fell back to items
+        val.update(fraction=run.val_split, share=len(va) / len(yr), grouped=grouped, train=int(len(tr)))
+        if grouped:
+            val["val_groups"] = val["protocol"]["groups"]
         report["validation"] = val
-        summary.append(f"validation ({where}): accuracy {100 * val['accuracy']:.1f} %, "
-                       f"macro-F1 {100 * val['macro_f1']:.1f} %  (model trained on the other {len(tr)})")
+        summary.append(f"{val['protocol']['text']}: accuracy {100 * val['accuracy']:.1f} %, "
+                       f"macro-F1 {100 * val['macro_f1']:.1f} %")
+        if run.refit is not False:
+            model = fit(Xr, yr, params)
+            report["refit"] = {"items": int(len(yr)), "note": "after validation the saved model was refit on "
+                                                              "all training items"}
+            summary.append(f"refit on all {len(yr)} training items: the saved model (--no-refit keeps the "
+                           "validated one)")
     else:
         _check_k(params, len(yr), name)
         model = fit(Xr, yr, params)
@@ -197,14 +216,18 @@ def train(run: TrainRun, options: dict) -> dict:
         ts = rep.fold_scores(yt[known], pred, labels=list(range(len(class_names))))
         ts.update(spec=run.test_split, unknown_class_items=int((~known).sum()))
         report["test"] = ts
-        summary.append(f"test ({ts['n']} items, --test-split {run.test_split}): accuracy "
+        ts["protocol"] = splits.describe_split(rest, test[known], groups, what="test")
+        summary.append(f"{ts['protocol']['text']} (--test-split {run.test_split}): accuracy "
                        f"{100 * ts['accuracy']:.1f} %, macro-F1 {100 * ts['macro_f1']:.1f} %")
 
     report["params"] = params
-    model.params = params
-    model.training = {"store": name, "items": int(len(labelled)), "trained_on": int(np.max(model.scaler.n_samples_seen_)),
+    if "ensemble" not in report:
+        model.params = params
+    model.training = {"store": name, "items": int(len(labelled)),
+                      "trained_on": len(yr) if "ensemble" in report else int(np.max(model.scaler.n_samples_seen_)),
                       "seed": run.seed, "val_split": run.val_split, "folds": run.folds, "group_by": run.group_by,
-                      "test_split": run.test_split, "argv": run.argv, "refit": bool(run.folds)}
+                      "test_split": run.test_split, "argv": run.argv, "groups": splits.group_names(gr),
+                      "class_counts": rep.class_counts(yr, class_names), "refit": "refit" in report}
     model.metrics = {key: report[key] for key in ("validation", "cv", "test", "k_sweep") if key in report}
 
     from audiokit.modelfile import save_model
@@ -231,7 +254,7 @@ def _sweep_k(ks: list[int], X, y, groups, params: dict, run: TrainRun, class_nam
     """Score every k by (group) K-fold CV accuracy on (X, y); the best k, ties to the smaller."""
     from sklearn.metrics import accuracy_score
 
-    if run.folds:
+    if run.folds and run.folds != "store":
         n_folds = run.folds
     else:
         counts = np.bincount(y)

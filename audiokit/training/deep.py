@@ -38,15 +38,19 @@ log = logging.getLogger("audiokit")
 #: Validation share inside each CV fold (for early stopping only; the fold's held-out part scores it).
 INNER_VAL = 0.2
 
-#: Defaults per kind: the Spec-ResNet paper (Adam, batch 64, up to 50 epochs, plateau ×0.2, patience 5)
-#: and the ResNet paper (AdamW lr 1e-3, batch 32, 10 epochs) with the same schedule and early stopping.
+#: Defaults per kind: the recipe that won on unseen speakers and players (docs/deep-training.md,
+#: "How the defaults were chosen"): a fixed one-cycle schedule, no early stopping, the last epoch kept.
+#: The papers' own settings are one set of flags away (docs/deep-training.md, "The papers' recipes").
 DEFAULTS = {
-    "specresnet": dict(optimizer="adam", lr=1e-3, weight_decay=0.0, batch_size=64, epochs=50, scheduler="plateau",
-                       patience=5),
-    "resnet": dict(optimizer="adamw", lr=1e-3, weight_decay=1e-2, batch_size=32, epochs=10, scheduler="plateau",
-                   patience=5),
+    "specresnet": dict(optimizer="adamw", lr=1e-3, weight_decay=1e-2, batch_size=32, epochs=30,
+                       scheduler="onecycle", patience=0),
+    "resnet": dict(optimizer="adamw", lr=1e-3, weight_decay=1e-2, batch_size=32, epochs=30, scheduler="onecycle",
+                   patience=0),
 }
-AUGMENT_DEFAULTS = dict(specaugment=False, mixup=0.0, time_shift=0.0, flip=0.0, rotate=0.0)
+#: The augmentation of a run with --augment (the default): SpecAugment and a ±10 % time shift.
+AUGMENT_DEFAULTS = dict(specaugment=True, mixup=0.0, time_shift=0.1, flip=0.0, rotate=0.0)
+#: What --no-augment turns off (unless given explicitly).
+AUGMENT_OFF = dict(specaugment=False, time_shift=0.0)
 #: Options that --resume may change; everything else comes from the checkpoint.
 RESUME_MAY_CHANGE = ("epochs", "compile", "workers", "resume", "checkpoint", "history", "amp")
 
@@ -70,7 +74,8 @@ def resolve_options(kind: str, options: dict) -> dict:
     """The full deep settings: given options over the kind's defaults (see :data:`DEFAULTS`)."""
     from audiokit.models.deep import default_stem
 
-    o = {**_kind_defaults(kind), **AUGMENT_DEFAULTS, "label_smoothing": 0.0, "class_weights": "none",
+    o = {**_kind_defaults(kind), **AUGMENT_DEFAULTS, "augment": True, "normalize": "item",
+         "label_smoothing": 0.0, "class_weights": "none",
          "pretrained": "imagenet" if kind != "specresnet" else "none", "stem": default_stem(kind),
          "input_size": "auto", "amp": True, "compile": False, "workers": None}
     given = {k: v for k, v in options.items() if v is not None}
@@ -78,6 +83,8 @@ def resolve_options(kind: str, options: dict) -> dict:
     if unknown:
         raise UsageError(f"unknown deep training options: {', '.join(unknown)}")
     o.update(given)
+    if not o["augment"]:
+        o.update({k: v for k, v in AUGMENT_OFF.items() if k not in given})
     if kind == "specresnet":
         if given.get("pretrained") not in (None, "none"):
             raise UsageError("--pretrained applies to the ResNets; specresnet is trained from scratch (the paper)")
@@ -170,7 +177,7 @@ def _train(run: TrainRun, options: dict, dist, device) -> dict:
         log.warning(f"train: --plot {run.plot}: writing PNG data whatever the extension")
 
     # -- the store ---------------------------------------------------------------------------------------
-    with open_store(run.store) as store:
+    with open_store(run.store, stdin=run.stdin) as store:
         name = store.name
         dm.check_item_shape(store.item_shape, feature_kind=store.config.kind, path=name)
         splits.check_labels(store.labels, class_names=store.class_names, path=name)
@@ -222,23 +229,28 @@ def _train(run: TrainRun, options: dict, dist, device) -> dict:
     jobs: list[Job] = []
     cv_inner_note = None
     if run.folds:
-        cv = splits.cv_splits(yr, gr, folds=run.folds, seed=run.seed, class_names=class_names, path=name)
+        cv = (splits.store_folds(None if folds_col is None else folds_col[rest], path=name) if run.folds == "store"
+              else splits.cv_splits(yr, gr, folds=run.folds, seed=run.seed, class_names=class_names, path=name))
         for i, (tr, va) in enumerate(cv):
             inner_tr, inner_va = tr, None
-            try:
-                a, b = splits.train_val_split(yr[tr], None if gr is None else gr[tr], val_fraction=INNER_VAL,
-                                              seed=run.seed, class_names=class_names, path=name)
-                inner_tr, inner_va = tr[a], tr[b]
-            except UsageError as exc:
-                cv_inner_note = (f"no inner validation split in the folds ({exc.reason}); each fold trained "
-                                 f"for all {cfg.epochs} epochs without early stopping")
+            if cfg.patience:  # an inner validation set to stop on; without early stopping it would only cost data
+                try:
+                    a, b = splits.train_val_split(yr[tr], None if gr is None else gr[tr], val_fraction=INNER_VAL,
+                                                  seed=run.seed, class_names=class_names, path=name)
+                    inner_tr, inner_va = tr[a], tr[b]
+                except UsageError as exc:
+                    cv_inner_note = (f"no inner validation split in the folds ({exc.reason}); each fold trained "
+                                     f"for all {cfg.epochs} epochs without early stopping")
             jobs.append(Job(i, f"fold{i + 1}", rest[inner_tr], None if inner_va is None else rest[inner_va],
-                            score=rest[va], label=f"fold {i + 1}/{run.folds}"))
-        jobs.append(Job(len(jobs), "refit", rest, None, label="refit"))
+                            score=rest[va], label=f"fold {i + 1}/{len(cv)}"))
+        if run.refit is not False:  # else the fold models are kept as an ensemble
+            jobs.append(Job(len(jobs), "refit", rest, None, label="refit"))
     elif run.val_split:
         tr, va = splits.train_val_split(yr, gr, val_fraction=run.val_split, seed=run.seed, class_names=class_names,
                                         path=name)
         jobs.append(Job(0, "main", rest[tr], rest[va], score=rest[va]))
+        if run.refit is not False:  # the saved model then knows every training group
+            jobs.append(Job(1, "refit", rest, None, label="refit"))
     else:
         jobs.append(Job(0, "main", rest, None))
     if cv_inner_note:
@@ -246,7 +258,7 @@ def _train(run: TrainRun, options: dict, dist, device) -> dict:
 
     # -- model pieces shared by the jobs ------------------------------------------------------------------
     params = dm.network_params(kind, n_classes=n_classes, in_shape=item_shape, stem=o["stem"], input_size=input_size,
-                               pretrained=str(o["pretrained"]))
+                               pretrained=str(o["pretrained"]), normalize=str(o["normalize"]))
     pre_state, pre_desc = None, "none"
     first_job = 0 if resume is None else int(resume["meta"]["job"]["index"])
     fresh_jobs = len(jobs) - first_job - (0 if resume is None else 1)
@@ -258,14 +270,21 @@ def _train(run: TrainRun, options: dict, dist, device) -> dict:
         else:
             pre_desc = resume["meta"].get("pretrained", "none")
     params["pretrained"] = pre_desc
+    smallest = min(len(j.train) for j in jobs)
+    if options.get("batch_size") is None and smallest < cfg.batch_size:
+        fit_batch = max(2, 2 ** int(np.log2(smallest)))
+        log.warning(f"train: the default batch of {cfg.batch_size} is more than the {smallest} items a model is "
+                    f"trained on; using batches of {fit_batch}")
+        o["batch_size"] = fit_batch
+        cfg = engine_config(o, run.seed)
     bank = td.FeatureBank(X, y, device=device, workers=o["workers"])
     del X
     ckpt_path = _path_option(options.get("checkpoint"), checkpoint_path(run.output))
     hist_path = _path_option(options.get("history"), history_path(run.output))
     dtype = dm.amp_dtype(device) if cfg.amp else None
 
-    summary = [f"{kind} on {len(rest)} items, {n_classes} classes, items {item_shape[0]}×{item_shape[1]} "
-               f"[{feat_cfg.describe()}]" + (f", {len(set(groups))} groups" if groups is not None else ""),
+    summary = [f"{kind}{rep.why_kind(run)} on {len(rest)} items, {n_classes} classes, items {item_shape[0]}×{item_shape[1]} "
+               f"[{feat_cfg.describe()}]" + (f", {len(set(gr))} groups" if gr is not None else ""),
                f"device {device}" + (f" × {dist.world} processes ({dist.backend})" if dist.enabled else "")
                + (f", AMP {str(dtype).replace('torch.', '')}" if dtype is not None else "")
                + f"; {cfg.describe()}"]
@@ -289,11 +308,12 @@ def _train(run: TrainRun, options: dict, dist, device) -> dict:
                  f"{resume['meta']['engine']['epoch'] + 1}, step {resume['meta']['engine']['step']}")
     stop = StopFlag()
     results: dict = {}
+    members = [_member_from_file(ckpt_path, i) for i in range(first_job)] if run.folds and run.refit is False else []
     net = None
     with stop.handle_signals():
         for job in jobs[first_job:]:
             jcfg = cfg
-            if job.name == "refit":
+            if job.name == "refit":  # as long as the validated runs trained (their best epoch under early stopping)
                 bests = [b for b in state["best_epochs"] if b]
                 epochs = int(np.median(bests)) if bests else cfg.epochs
                 jcfg = engine_config({**o, "epochs": max(1, epochs)}, run.seed)
@@ -335,16 +355,22 @@ def _train(run: TrainRun, options: dict, dist, device) -> dict:
                 raise KeyboardInterrupt from None
             state["history"] = state["history"] + [{"run": job.name, **r} for r in res.history]
             state["best_epochs"] = state["best_epochs"] + ([res.best_epoch] if job.score is not None else [])
-            if job.score is not None and job.name != "main":
+            if job.score is not None:
                 scores = None
                 if dist.main:
                     logits = predict_rows(net, bank, job.score, device=device, dtype=dtype)
                     scores = rep.fold_scores(y[job.score], logits.argmax(axis=1), labels=list(range(n_classes)))
-                    scores.update(best_epoch=res.best_epoch, epochs_run=res.epochs_run, train=int(len(job.train)))
-                    log.info(f"train: {job.label}: held-out accuracy {100 * scores['accuracy']:.1f} %, "
-                             f"macro-F1 {100 * scores['macro_f1']:.1f} %")
+                    protocol = splits.describe_split(job.train, job.score, groups,
+                                                     what="scored" if run.folds else "validation")
+                    scores.update(best_epoch=res.best_epoch, epochs_run=res.epochs_run, train=int(len(job.train)),
+                                  loss=res.best_val_loss, stopped_early=res.stopped_early, protocol=protocol)
+                    if run.folds:
+                        log.info(f"train: {job.label}: {protocol['text']}: accuracy "
+                                 f"{100 * scores['accuracy']:.1f} %, macro-F1 {100 * scores['macro_f1']:.1f} %")
                 state["done"] = state["done"] + [scores]
             results[job.name] = res
+            if run.folds and run.refit is False and job.name != "refit":
+                members.append(_member(job, net, kind, class_names, feat_cfg, params, ckpt_path))
 
     # -- scores of the saved model -------------------------------------------------------------------------
     final_job = jobs[-1]
@@ -362,49 +388,78 @@ def _train(run: TrainRun, options: dict, dist, device) -> dict:
     if not dist.main:
         return {"rank": dist.rank}
     if run.folds:
-        cv = rep.cv_summary([d for d in state["done"] if d is not None])
-        cv.update(k=run.folds, grouped=gr is not None, inner_validation=INNER_VAL if not cv_inner_note else None)
+        done = [d for d in state["done"] if d is not None]
+        cv = rep.cv_summary(done)
+        cv.update(k=len(done), grouped=gr is not None,
+                  inner_validation=INNER_VAL if cfg.patience and not cv_inner_note else None,
+                  protocols=[d["protocol"]["text"] for d in done])
         report["cv"] = cv
         summary += rep.cv_lines(cv)
-        report["refit"] = {"items": int(len(rest)), "epochs": final_job.epochs,
-                           "note": "after cross-validation the saved model was refit on all training items for "
-                                   "the median best epoch of the folds"}
-        summary.append(f"refit on all {len(rest)} training items for {final_job.epochs} epochs (median best epoch "
-                       f"of the folds)")
-    elif final_job.val is not None:
-        logits = predict_rows(net, bank, final_job.val, device=device, dtype=dtype)
-        val = rep.fold_scores(y[final_job.val], logits.argmax(axis=1), labels=list(range(n_classes)))
-        val.update(fraction=run.val_split, grouped=gr is not None, train=int(len(final_job.train)),
-                   loss=res.best_val_loss, best_epoch=res.best_epoch, epochs_run=res.epochs_run,
-                   stopped_early=res.stopped_early)
+        summary.append(f"  protocol: fold 1 {done[0]['protocol']['text']}")  # the other folds alike
+        if final_job.name == "refit":
+            report["refit"] = {"items": int(len(rest)), "epochs": final_job.epochs,
+                               "note": "after cross-validation the saved model was refit on all training items "
+                                       "for the median kept epoch of the folds"}
+            summary.append(f"refit on all {len(rest)} training items for {final_job.epochs} epochs (median kept "
+                           f"epoch of the folds): the saved model")
+        else:
+            report["ensemble"] = {"members": len(members), "note": "the saved model is the fold models, their "
+                                                                   "probabilities averaged"}
+            summary.append(f"the saved model: the {len(members)} fold models as an ensemble (probabilities "
+                           "averaged; --refit trains one model on all items instead)")
+    elif run.val_split:
+        val = dict(state["done"][0])
+        val.update(fraction=run.val_split, grouped=val["protocol"].get("shared_groups") == 0)
         report["validation"] = val
-        summary.append(f"validation ({len(final_job.val)} items, {100 * run.val_split:g} %"
-                       f"{', group-aware' if gr is not None else ''}): accuracy {100 * val['accuracy']:.1f} %, "
-                       f"macro-F1 {100 * val['macro_f1']:.1f} % at epoch {res.best_epoch} of {res.epochs_run}"
-                       f"{' (early stop)' if res.stopped_early else ''}  (model trained on the other "
-                       f"{len(final_job.train)})")
+        kept = (f"epoch {val['best_epoch']} of {val['epochs_run']} (early stop)" if val["stopped_early"]
+                else f"epoch {val['best_epoch']} of {val['epochs_run']}")
+        summary.append(f"{val['protocol']['text']}: accuracy {100 * val['accuracy']:.1f} %, macro-F1 "
+                       f"{100 * val['macro_f1']:.1f} % at {kept}")
+        if final_job.name == "refit":
+            report["refit"] = {"items": int(len(rest)), "epochs": final_job.epochs,
+                               "note": "after validation the saved model was refit on all training items for "
+                                       "the validated run's kept epoch"}
+            summary.append(f"refit on all {len(rest)} training items"
+                           + (f" of {len(set(gr))} groups" if gr is not None else "")
+                           + f" for {final_job.epochs} epochs: the saved model (--no-refit keeps the validated one)")
+        else:
+            summary.append(f"the saved model is the validated one, trained on {len(final_job.train)} items")
     else:
         summary.append(f"no validation (--val-split 0): trained on all {len(rest)} items for {res.epochs_run} epochs")
     if test is not None:
         yt = y[test]
         known = yt >= 0
-        logits = predict_rows(net, bank, test[known], device=device, dtype=dtype)
-        ts = rep.fold_scores(yt[known], logits.argmax(axis=1), labels=list(range(n_classes)))
+        if members:  # the ensemble's mean probability
+            proba = np.mean([_softmax(predict_rows(m.net.to(device), bank, test[known], device=device, dtype=dtype))
+                             for m in members], axis=0)
+            for m in members:
+                m.net.cpu()
+        else:
+            proba = predict_rows(net, bank, test[known], device=device, dtype=dtype)
+        ts = rep.fold_scores(yt[known], proba.argmax(axis=1), labels=list(range(n_classes)))
         ts.update(spec=run.test_split, unknown_class_items=int((~known).sum()))
         report["test"] = ts
-        summary.append(f"test ({ts['n']} items, --test-split {run.test_split}): accuracy "
+        ts["protocol"] = splits.describe_split(rest, test[known], groups, what="test")
+        summary.append(f"{ts['protocol']['text']} (--test-split {run.test_split}): accuracy "
                        f"{100 * ts['accuracy']:.1f} %, macro-F1 {100 * ts['macro_f1']:.1f} %")
     report["history"] = {"file": hist_path, "best_epoch": res.best_epoch, "epochs_run": res.epochs_run,
                          "stopped_early": res.stopped_early, "rows": state["history"]}
     report["checkpoint"] = ckpt_path
 
     # -- files ---------------------------------------------------------------------------------------------
-    clf = dm.DeepClassifier(kind=kind, class_names=class_names, feature_config=feat_cfg, net=net.cpu(),
-                            params=params, device="cpu")
-    clf.net.channels_last = False
-    clf.training = {"store": name, "items": int(len(labelled)), "trained_on": int(len(final_job.train)),
+    if members:
+        from audiokit.models.ensemble import Ensemble
+
+        clf = Ensemble(members)
+    else:
+        clf = dm.DeepClassifier(kind=kind, class_names=class_names, feature_config=feat_cfg, net=net.cpu(),
+                                params=params, device="cpu")
+        clf.net.channels_last = False
+    clf.training = {"store": name, "items": int(len(labelled)),
+                    "trained_on": int(len(rest) if members else len(final_job.train)),  # ensemble: all, as classic
                     "seed": run.seed, "val_split": run.val_split, "folds": run.folds, "group_by": run.group_by,
-                    "test_split": run.test_split, "argv": run.argv, "refit": bool(run.folds),
+                    "test_split": run.test_split, "argv": run.argv, "groups": splits.group_names(gr),
+                    "class_counts": rep.class_counts(y[rest], class_names), "refit": final_job.name == "refit",
                     "engine": report["engine"], "pretrained": pre_desc, "device": str(device),
                     "world_size": dist.world, "best_epoch": res.best_epoch, "epochs_run": res.epochs_run,
                     "input_stats": net.frontend.stats()}
@@ -422,6 +477,10 @@ def _train(run: TrainRun, options: dict, dist, device) -> dict:
     from audiokit.modelfile import save_model
 
     save_model(run.output, clf.to_modelfile())
+    for i in range(len(members)):  # the fold models now live in the saved ensemble
+        path = _member_path(ckpt_path, i)
+        if path is not None and os.path.exists(path):
+            os.remove(path)
     if run.plot:
         plot_curves(run.plot, state["history"], title=f"{kind} on {os.path.basename(name)}")
         report["plot"] = run.plot
@@ -436,6 +495,43 @@ def _train(run: TrainRun, options: dict, dist, device) -> dict:
     return report
 
 
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
+def _member_path(ckpt_path: str | None, index: int) -> str | None:
+    """Where a finished fold model of an ensemble waits until the run ends (beside the checkpoint)."""
+    return None if ckpt_path is None else f"{ckpt_path}.fold{index + 1}.h5"
+
+
+def _member(job: Job, net, kind, class_names, feat_cfg, params, ckpt_path):
+    """A finished fold's network as a classifier; saved beside the checkpoint so --resume finds it."""
+    import copy
+
+    from audiokit.models import deep as dm
+
+    clf = dm.DeepClassifier(kind=kind, class_names=class_names, feature_config=feat_cfg,
+                            net=copy.deepcopy(net).cpu(), params=params, device="cpu")
+    clf.net.channels_last = False
+    path = _member_path(ckpt_path, job.index)
+    if path is not None:
+        from audiokit.modelfile import save_model
+
+        save_model(path, clf.to_modelfile())
+    return clf
+
+
+def _member_from_file(ckpt_path: str | None, index: int):
+    from audiokit.models import load
+
+    path = _member_path(ckpt_path, index)
+    if path is None or not os.path.exists(path):
+        raise AudiokitError(f"the model of fold {index + 1} is missing ({path}); train again without --resume",
+                            path=ckpt_path)
+    return load(path, device="cpu")
+
+
 def _path_option(value, default):
     if value is None:
         return default
@@ -444,7 +540,7 @@ def _path_option(value, default):
 
 def _run_dict(run: TrainRun) -> dict:
     return {k: getattr(run, k) for k in ("store", "output", "model", "val_split", "folds", "group_by", "test_split",
-                                         "seed")}
+                                         "seed", "refit")}
 
 
 def _resume_settings(run: TrainRun, options: dict, ckpt: dict):
@@ -457,7 +553,7 @@ def _resume_settings(run: TrainRun, options: dict, ckpt: dict):
         raise UsageError(f"the checkpoint is of a {saved_run.get('model')} run, not --model {run.model}",
                          path=options["resume"])
     changed = []
-    for k in ("val_split", "folds", "group_by", "test_split", "seed"):
+    for k in ("val_split", "folds", "group_by", "test_split", "seed", "refit"):
         if k in saved_run and saved_run[k] != getattr(run, k):
             changed.append(f"--{k.replace('_', '-')} {saved_run[k]}")
     new_opts = dict(saved_opts)
@@ -470,7 +566,7 @@ def _resume_settings(run: TrainRun, options: dict, ckpt: dict):
             changed.append(f"--{k.replace('_', '-')} {saved_opts[k]}")
     if changed:
         log.warning("train: --resume continues with the checkpoint's settings: " + ", ".join(changed))
-    run = dataclasses.replace(run, **{k: saved_run[k] for k in ("val_split", "folds", "group_by", "test_split",
+    run = dataclasses.replace(run, **{k: saved_run[k] for k in ("val_split", "folds", "group_by", "test_split", "refit",
                                                                "seed") if k in saved_run})
     for k in ("resume", "checkpoint", "history"):
         if options.get(k) is not None:
@@ -528,11 +624,18 @@ def plot_curves(path: str, rows: list[dict], *, title: str = "") -> None:
         rr = [r for r in rows if r["run"] == name]
         ep = [r["epoch"] for r in rr]
         c = f"C{i % 10}"
-        ax1.plot(ep, [r["train_loss"] for r in rr], color=c, ls="--", label=f"{name} train")
+        run = "" if name == "main" else f"{name} "
+        # In CV a fold's curve is its inner validation split (early stopping), not its held-out fold.
+        val = "inner validation" if name.startswith("fold") else "validation"
+        ax1.plot(ep, [r["train_loss"] for r in rr], color=c, ls="--", label=f"{run}training")
         if any(r.get("val_loss") is not None for r in rr):
-            ax1.plot(ep, [r.get("val_loss") for r in rr], color=c, label=f"{name} val")
+            ax1.plot(ep, [r.get("val_loss") for r in rr], color=c, label=f"{run}{val}")
             ax2.plot(ep, [100 * r["val_acc"] if r.get("val_acc") is not None else None for r in rr], color=c,
-                     marker="o", ms=3, label=name)
+                     marker="o", ms=3, label=f"{run}{val}")
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in (ax1, ax2):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax1.set_xlabel("epoch")
     ax1.set_ylabel("cross-entropy")
     ax1.set_title("loss")

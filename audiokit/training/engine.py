@@ -64,7 +64,8 @@ class EngineConfig:
     lr_factor: float = 0.2
     lr_patience: int = 2
     min_lr: float = 1e-6
-    #: Early stopping: epochs without a lower validation loss (0: off).
+    #: Early stopping: epochs without a lower validation loss, then the best epoch's weights are
+    #: restored (0: off, train every epoch and keep the last).
     patience: int = 5
     label_smoothing: float = 0.0
     #: Per-class loss weights (None: all 1).
@@ -122,7 +123,8 @@ class EngineConfig:
 
     def describe(self) -> str:
         s = (f"{self.optimizer} lr {self.lr:g}" + (f" wd {self.weight_decay:g}" if self.weight_decay else "")
-             + f", batch {self.batch_size}, {self.epochs} epochs max, scheduler {self.scheduler}")
+             + f", batch {self.batch_size}, {self.epochs} epochs{' max' if self.patience else ''}, "
+             f"scheduler {self.scheduler}")
         if self.patience:
             s += f", early stopping patience {self.patience}"
         if self.label_smoothing:
@@ -135,7 +137,7 @@ class EngineConfig:
 @dataclass
 class FitResult:
     history: list[dict]
-    #: 1-based epoch whose weights were kept (None: the last one; no validation).
+    #: 1-based epoch whose weights were kept: the best one under early stopping, else the last.
     best_epoch: int | None
     best_val_loss: float | None
     epochs_run: int
@@ -297,7 +299,9 @@ def fit(net, bank: FeatureBank, train_rows: Sequence[int], val_rows: Sequence[in
         model.to(memory_format=torch.channels_last)
         model.channels_last = True
     dtype = amp_dtype(device) if cfg.amp else None
-    fill = float(model.frontend.mean)  # masked / uncovered cells get the training mean (0 after standardising)
+    # Masked / uncovered cells get the training mean (0 after standardising), or each item's own mean
+    # when the frontend normalises every item by itself.
+    fill = None if model.frontend.mode == "item" else float(model.frontend.mean)
     if dist.enabled:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -407,7 +411,7 @@ def fit(net, bank: FeatureBank, train_rows: Sequence[int], val_rows: Sequence[in
                 raise Interrupted(checkpoint if dist.main else None, epoch, step + 1)
         start_step = 0
         part = {"loss_sum": 0.0, "seen": 0, "seconds": 0.0}
-        if cfg.precise_bn:
+        if cfg.precise_bn and (val_rows is not None or epoch + 1 == cfg.epochs):  # when the statistics are used
             recalibrate_bn(model, bank, order[:cfg.precise_bn], bs, dtype=dtype, device=device)
         tot = dist.sum_(torch.stack([loss_sum.float(), torch.tensor(float(seen), device=device)]))
         train_loss, n_seen = float(tot[0] / tot[1].clamp(min=1)), float(tot[1])  # the epoch's one sync
@@ -431,7 +435,8 @@ def fit(net, bank: FeatureBank, train_rows: Sequence[int], val_rows: Sequence[in
         if val_loss is not None:
             if val_loss < best_loss:
                 best_loss, best_epoch, bad, improved = val_loss, epoch + 1, 0, True
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                if cfg.patience:  # only early stopping goes back to the best epoch
+                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             else:
                 bad += 1
         row = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss, "val_acc": val_acc, "lr": lr,
@@ -452,7 +457,10 @@ def fit(net, bank: FeatureBank, train_rows: Sequence[int], val_rows: Sequence[in
             raise Interrupted(checkpoint if dist.main else None, epoch + 1, 0)
     if best_state is not None:
         model.load_state_dict(best_state)
-    return FitResult(history=history, best_epoch=best_epoch, best_val_loss=None if math.isinf(best_loss) else best_loss,
+    elif history:  # no early stopping: the last epoch is kept
+        best_epoch, best_loss = len(history), history[-1]["val_loss"]
+    return FitResult(history=history, best_epoch=best_epoch,
+                     best_val_loss=None if best_loss is None or math.isinf(best_loss) else best_loss,
                      epochs_run=len(history), stopped_early=stopped_early)
 
 

@@ -60,6 +60,21 @@ def cv_summary(folds: Sequence[dict]) -> dict:
     }
 
 
+def class_counts(y, class_names) -> dict[str, int]:
+    """Training items per class, for the model file (``info`` shows them).
+
+    >>> class_counts(np.array([0, 1, 1]), ["a", "b"])
+    {'a': 1, 'b': 2}
+    """
+    counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=len(class_names))
+    return {name: int(n) for name, n in zip(class_names, counts)}
+
+
+def why_kind(run) -> str:
+    """`` (chosen: REASON)`` after the kind in a summary's first line, when the kind was not given."""
+    return f" ({run.model_reason}; --model chooses another)" if run.model_reason else ""
+
+
 def cv_lines(cv: dict) -> list[str]:
     """Human lines for a :func:`cv_summary`: one per fold, then the mean ± std."""
     lines = [f"fold {i + 1}: accuracy {100 * f['accuracy']:.1f} %  macro-F1 {100 * f['macro_f1']:.1f} %"

@@ -12,7 +12,10 @@ split             without groups                        with groups
 ================  ====================================  ==================================
 
 With groups the validation share is ``1 / round(1 / val_fraction)`` of the groups
-(0.2 → one fold of five): whole groups cannot be cut to an exact fraction.
+(0.2 → one fold of five): whole groups cannot be cut to an exact fraction. With fewer
+groups than that (2 to 4 for 0.2), whole groups would take a third to a half of the data,
+so the split falls back to a stratified share of the items of every group, with a warning;
+:func:`describe_split` says which protocol a split has.
 
 Examples
 --------
@@ -29,6 +32,7 @@ True
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Sequence
 
@@ -36,6 +40,7 @@ import numpy as np
 
 from audiokit.errors import AudiokitError, UsageError
 
+log = logging.getLogger("audiokit")
 Split = tuple[np.ndarray, np.ndarray]
 
 
@@ -164,18 +169,64 @@ def train_val_split(labels, groups=None, *, val_fraction: float = 0.2, seed: int
         tr, va = next(sss.split(idx, y))
         return np.sort(tr), np.sort(va)
     n_groups = len(np.unique(g))
-    if n_groups < 2:
-        raise UsageError("a group-aware validation split needs at least 2 groups; the items are all in one "
-                         "group (use --group-by none to split items instead)", path=path)
+    k = int(round(1 / val_fraction))
+    if n_groups < k:
+        # Whole groups would make the validation share 1/n_groups (half the data with two groups)
+        # and leave few groups to train on: split the items of every group instead, and say so.
+        log.warning(f"train: {n_groups} group(s) are too few for a group-aware {val_fraction:g} validation "
+                    f"split (it needs {k}); validating on {val_fraction:g} of the items of every group instead, "
+                    "so its groups are not unseen")
+        return train_val_split(y, None, val_fraction=val_fraction, seed=seed, class_names=class_names, path=path)
     # scikit-learn needs k <= the largest class (each fold must be able to take one of its items)
-    k = max(2, min(int(round(1 / val_fraction)), n_groups, int(np.bincount(y).max())))
-    tr, va = _stratified_group_folds(y, g, k, seed)[0]
+    tr, va = _stratified_group_folds(y, g, max(2, min(k, int(np.bincount(y).max()))), seed)[0]
     missing = sorted(set(np.unique(y)) - set(np.unique(y[tr])))
     if missing:
-        raise UsageError("the group-aware validation split leaves no training item of class "
-                         f"{', '.join(_class_name(c, class_names) for c in missing)} (all its groups fell into "
-                         "validation); use more groups per class, --group-by none or --folds", path=path)
+        log.warning("train: a group-aware validation split leaves no training item of class "
+                    f"{', '.join(_class_name(c, class_names) for c in missing)} (all its groups fell into "
+                    "validation); validating on a share of the items of every group instead")
+        return train_val_split(y, None, val_fraction=val_fraction, seed=seed, class_names=class_names, path=path)
     return tr, va
+
+
+def group_names(groups) -> list[str] | None:
+    """The sorted names of the groups that have one (items without a group are their own), for
+    the model file's record of what it was trained on (eval says whether its groups were seen)."""
+    if groups is None:
+        return None
+    return sorted({str(g) for g in groups if g and not str(g).startswith("\0item")})
+
+
+def describe_split(train_idx, held_idx, groups=None, *, what: str = "validation") -> dict:
+    """The protocol of a split as numbers and one phrase: how many items and groups sit on each
+    side, and how many held-out groups the training side never saw.
+
+    >>> g = np.array(["a", "a", "b", "b", "c", "c"])
+    >>> describe_split([0, 1, 2, 3], [4, 5], g)["text"]
+    'validation on 1 unseen group of 3 (2 items; trained on 4 items of 2 groups)'
+    >>> describe_split([0, 2, 4], [1, 3, 5], g)["text"]
+    'validation on 3 items of 3 groups also in training (trained on 3 items)'
+    """
+    tr, ho = np.asarray(train_idx), np.asarray(held_idx)
+    d = {"train_items": int(len(tr)), "items": int(len(ho))}
+    if groups is None:
+        d["text"] = f"{what} on {len(ho)} items (no groups; trained on {len(tr)} items)"
+        return d
+    g = np.asarray(groups, dtype=object)
+    gt, gh = set(g[tr].tolist()), set(g[ho].tolist())
+    unseen, shared = len(gh - gt), len(gh & gt)
+    d.update(groups=len(gh), unseen_groups=unseen, shared_groups=shared, train_groups=len(gt),
+             total_groups=len(gt | gh))
+    def groups_(n: int) -> str:
+        return f"{n} group" if n == 1 else f"{n} groups"
+
+    if shared == 0:
+        d["text"] = (f"{what} on {unseen} unseen {'group' if unseen == 1 else 'groups'} of {len(gt | gh)} "
+                     f"({len(ho)} items; trained on {len(tr)} items of {groups_(len(gt))})")
+    else:
+        d["text"] = (f"{what} on {len(ho)} items of {groups_(len(gh))}"
+                     + (f" ({unseen} unseen, {shared} also in training)" if unseen else " also in training")
+                     + f" (trained on {len(tr)} items)")
+    return d
 
 
 def cv_splits(labels, groups=None, *, folds: int = 5, seed: int = 0,
@@ -206,6 +257,27 @@ def cv_splits(labels, groups=None, *, folds: int = 5, seed: int = 0,
         raise UsageError(f"--folds {folds} with groups needs at least {folds} groups, the store has {n_groups} "
                          "(use fewer folds, or --group-by none)", path=path)
     return _stratified_group_folds(y, g, folds, seed)
+
+
+def store_folds(folds, *, path: str | None = None) -> list[Split]:
+    """Cross-validation on the folds the store holds (a featurize manifest's ``fold`` column:
+    the ESC-50 / UrbanSound8K protocol): fold f is scored by a model trained on all the others.
+
+    >>> [(t.tolist(), v.tolist()) for t, v in store_folds(np.array([1, 2, 1, 3]))]
+    [([1, 3], [0, 2]), ([0, 2, 3], [1]), ([0, 1, 2], [3])]
+    """
+    if folds is None:
+        raise UsageError("--folds store: the store has no folds; give the featurize manifest a fold column",
+                         path=path)
+    f = np.asarray(folds)
+    if (f < 0).any():
+        raise UsageError(f"--folds store: {int((f < 0).sum())} of {len(f)} items have no fold; give every "
+                         "manifest row one", path=path)
+    ids = np.unique(f)
+    if len(ids) < 2:
+        raise UsageError(f"--folds store: the items are all in fold {int(ids[0])}; cross-validation needs 2 "
+                         "or more", path=path)
+    return [(np.flatnonzero(f != i), np.flatnonzero(f == i)) for i in ids]
 
 
 def _stratified_group_folds(y: np.ndarray, g: np.ndarray, k: int, seed: int) -> list[Split]:
