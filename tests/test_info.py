@@ -34,7 +34,7 @@ def test_store_json(cli, store):
     r = cli("info", store, "--json")
     info = json.loads(r.stdout)
     assert list(info) == STORE_KEYS
-    assert info["file"] == str(store) and info["type"] == "store" and info["format_version"] == 1
+    assert info["file"] == str(store) and info["type"] == "store" and info["format_version"] == 2
     assert info["audiokit_version"] == __version__
     assert (info["items"], info["feature_shape"], info["dtype"], info["labelled"]) == (4, [8], "float32", 3)
     assert info["classes"] == {"cat": 1, "dog": 2}

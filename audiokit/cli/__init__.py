@@ -57,8 +57,12 @@ def _register() -> None:
                 raise
             continue
         mod.register(app)
+    from audiokit.cli._common import AudiokitCommand
+
     for info in app.registered_commands:
         info.epilog = _verbatim_blocks(info.epilog)
+        if info.cls in (None, typer.core.TyperCommand):  # click's help placeholders (FILE..., --output FILE)
+            info.cls = AudiokitCommand
 
 
 def _verbatim_blocks(epilog: str | None) -> str | None:

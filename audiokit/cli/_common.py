@@ -261,6 +261,178 @@ def _json_default(o):
 
 
 def stdout_console():
+    """The console commands print tables and lines on (stdout).
+
+    On a terminal: rich's Console, as wide as the terminal. Anywhere else (a pipe, a file,
+    ``| grep``): lines as long as their content, never wrapped at 80 columns (or $COLUMNS) and
+    never padded with trailing spaces, so a path stays whole on its row and ``grep``/``cut``
+    see what a person sees.
+    """
     from rich.console import Console
 
-    return Console(soft_wrap=True)
+    return console_for(sys.stdout)
+
+
+def console_for(stream):
+    """:func:`stdout_console` for any text stream (``predict -o FILE --format table``)."""
+    from rich.console import Console
+
+    if getattr(stream, "isatty", lambda: False)():
+        return Console(file=stream, soft_wrap=True)
+    return PlainConsole(stream)
+
+
+class PlainConsole:
+    """A rich Console for stdout when it is not a terminal: no wrapping, no trailing spaces.
+
+    Renders into a buffer as wide as the longest line could be (``WIDTH`` columns: more than
+    any path), then writes each line with its right-hand padding stripped.
+    """
+
+    WIDTH = 1 << 14
+
+    def __init__(self, file=None):
+        import io
+
+        from rich.console import Console
+
+        self._file = file
+        self._buf = io.StringIO()
+        self._console = Console(file=self._buf, width=self.WIDTH, soft_wrap=True, color_system=None,
+                                force_terminal=False, force_jupyter=False, legacy_windows=False)
+
+    def print(self, *objects, **kwargs) -> None:
+        self._console.print(*objects, **kwargs)
+        text = self._buf.getvalue()
+        self._buf.seek(0)
+        self._buf.truncate()
+        out = self._file or sys.stdout
+        out.write("\n".join(line.rstrip() for line in text.split("\n")))
+        out.flush()
+
+
+# -- --device: one check for every command that takes it ---------------------------------------
+
+_DEVICE_SPELLING = r"auto|cpu|cuda(:\d+)?"
+
+
+def check_device(spec: str) -> str:
+    """``--device`` spelled as one of auto | cpu | cuda | cuda:N (case-insensitive), else a usage
+    error (exit 2) before any work. Imports nothing: whether a GPU is there is known only to
+    PyTorch, which is asked when a deep model is used (``audiokit.models.deep.resolve_device``)."""
+    import re
+
+    from audiokit.errors import UsageError
+
+    s = (spec or "auto").strip().lower()
+    if not re.fullmatch(_DEVICE_SPELLING, s):
+        raise UsageError(f"--device must be auto, cpu, cuda or cuda:N, got {spec!r}")
+    return s
+
+
+def check_device_for_kind(device: str, kind: str) -> None:
+    """A classic (scikit-learn) model runs on the CPU: ``--device cuda``/``cuda:N`` with one is a
+    usage error (exit 2) rather than silently ignored, and is decided without importing torch.
+    Deep kinds resolve the device themselves (a missing GPU is an error there too)."""
+    from audiokit.errors import UsageError
+    from audiokit.models import CLASSIC_KINDS
+
+    if kind in CLASSIC_KINDS and device.startswith("cuda"):
+        raise UsageError(f"--device {device}: {kind} models run on the CPU (scikit-learn); "
+                         "use --device cpu or auto (cuda is for the deep kinds)")
+
+
+# -- help: placeholders people read -------------------------------------------------------------
+# typer prints Python types where click prints metavars ('{store}', 'INPUT... <list[str]>',
+# '--output <str>'). Every command is built with AudiokitCommand (cli/__init__.py sets it), whose
+# arguments show their metavar (or NAME in capitals) the way click and man pages do, and whose
+# options without a metavar get one from their type or name (N for a number of things, else the
+# last word of the flag: --label-regex REGEX). --help, man pages and error messages all use these.
+
+from typer.core import TyperArgument, TyperCommand, TyperOption  # noqa: E402  (typer is imported anyway)
+
+
+class _Argument(TyperArgument):
+    def _metavar(self) -> str:
+        name = self.metavar or (self.name or "arg").upper()
+        return name if self.nargs == 1 or name.endswith("...") else name + "..."
+
+    def _rich_display_name(self) -> str:
+        return self._metavar()
+
+    def _usage_display_name(self) -> str:
+        return self._metavar() if self.required else f"[{self._metavar()}]"
+
+    def display_type_rich(self, ctx) -> None:
+        return None
+
+
+#: Placeholders by flag, for options that do not set a metavar themselves.
+METAVARS = {"--output": "FILE", "--plot": "PNG", "--group-by": "GROUPS", "--val-split": "FRACTION",
+            "--test-split": "SPEC", "--resume": "CKPT", "--checkpoint": "CKPT", "--history": "CSV",
+            "--manifest": "CSV", "--pretrained": "WEIGHTS", "--hidden": "SIZES", "--features": "KIND",
+            "--duration": "SEC", "--device": "DEVICE", "--fmin": "HZ", "--fmax": "HZ", "--f0-fmin": "HZ",
+            "--f0-fmax": "HZ", "--rotate": "DEGREES", "--flip": "P"}
+
+
+class _Option(TyperOption):
+    def display_type_rich(self, ctx) -> str | None:
+        if self.metavar is not None:
+            return self.metavar
+        long = max((o for o in self.opts if o.startswith("--")), key=len, default="--" + (self.name or "value"))
+        if long in METAVARS:
+            return METAVARS[long]
+        if self.type_descriptor.annotation is int:
+            return "N"
+        return long.lstrip("-").split("-")[-1].upper()
+
+
+class AudiokitCommand(TyperCommand):
+    """typer's command, with click's help placeholders (see above)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for p in self.params:
+            if type(p) is TyperArgument:
+                p.__class__ = _Argument
+            elif type(p) is TyperOption:
+                p.__class__ = _Option
+
+
+def choice(value: str | None, flag: str, choices) -> str | None:
+    """A choice flag's value, case-insensitive (``--voice Male`` is ``male``); anything else is a
+    usage error naming the choices (exit 2)."""
+    from audiokit.errors import UsageError
+
+    if value is None:
+        return None
+    v = value.strip().lower()
+    if v not in choices:
+        raise UsageError(f"{flag} must be {_or(choices)} (got {value!r})")
+    return v
+
+
+def _or(choices) -> str:
+    c = list(choices)
+    return c[0] if len(c) == 1 else ", ".join(c[:-1]) + " or " + c[-1]
+
+
+def check_output_path(path: str | None, flag: str = "-o") -> None:
+    """An output file's directory must exist: one error line naming it, exit 1 (README: "a file
+    could not be written"), checked before any work so a long run does not fail at its end."""
+    from audiokit.errors import AudiokitError
+
+    if path in (None, "-"):
+        return
+    real = os.path.realpath(path) if os.path.islink(path) else path
+    d = os.path.dirname(os.path.abspath(real))
+    if not os.path.isdir(d):
+        raise AudiokitError(f"output directory does not exist (for {flag} {path})", path=d)
+
+
+def refuse_binary_to_terminal(output: str | None, what: str, example: str) -> None:
+    """``-o -`` with stdout on a terminal: HDF5 bytes would garble the screen; a usage error (exit 2)."""
+    from audiokit.errors import UsageError
+
+    if output == "-" and sys.stdout.isatty():
+        raise UsageError(f"refusing to write a binary HDF5 {what} to a terminal; redirect or pipe it ({example})")

@@ -25,7 +25,7 @@ def register(app: typer.Typer) -> None:
 @guarded
 def info(
     file: Annotated[str, typer.Argument(help="A feature store or a model file; '-' reads one from stdin.",
-                                        show_default=False)],
+                                        show_default=False, metavar="FILE")],
     json_out: Json = False,
     quiet: Quiet = False,
     verbose: Verbose = False,
@@ -118,10 +118,16 @@ def _print(summary: dict) -> None:
                              f"{runs[-1].get('added', '?')} items added")
     if summary["type"] == "model":
         t.add_row("params", _compact(summary["params"]))
-        if summary["metrics"]:
-            t.add_row("metrics", _compact(summary["metrics"]))
+        for k, v in model_score_rows(summary.get("metrics") or {}, summary.get("training") or {}):
+            t.add_row(k, v)
     con.print(t)
     classes = summary["classes"]
+    if summary["type"] == "model":  # the training items per class, when the model file records them
+        counts = (summary.get("training") or {}).get("class_counts")
+        if isinstance(counts, list) and len(counts) == len(classes):
+            counts = dict(zip(classes, counts))
+        if isinstance(counts, dict) and set(map(str, counts)) == set(classes):
+            classes = {c: counts[c] for c in classes}
     if classes:
         ct = Table(title=None, box=None)
         ct.add_column("class")
@@ -133,6 +139,75 @@ def _print(summary: dict) -> None:
             for c in classes:
                 ct.add_row(c)
         con.print(ct)
+
+
+def _pct(x) -> str:
+    return f"{100 * float(x):.1f} %"
+
+
+def _pm(d: dict) -> str:
+    return f"{_pct(d['mean'])} ± {_pct(d['std'])}"
+
+
+def model_score_rows(metrics: dict, training: dict) -> list[tuple[str, str]]:
+    """The run's scores as a person reads them: percentages rounded to 0.1, each with the protocol
+    it was measured on (validation split, cross-validation, test set), the k sweep, the epochs."""
+    rows: list[tuple[str, str]] = []
+    val, cv, test, sweep = (metrics.get(k) for k in ("validation", "cv", "test", "k_sweep"))
+    if isinstance(val, dict) and "accuracy" in val:
+        text = f"accuracy {_pct(val['accuracy'])}"
+        if val.get("macro_f1") is not None:
+            text += f", macro-F1 {_pct(val['macro_f1'])}"
+        if val.get("best_epoch") is not None and val.get("epochs_run") is not None:
+            text += f" at epoch {val['best_epoch']} of {val['epochs_run']}"
+        rows.append(("validation", text))
+        proto = (val.get("protocol") or {}).get("text")
+        if proto:
+            rows.append(("  protocol", proto))
+    if isinstance(cv, dict) and isinstance(cv.get("accuracy"), dict):
+        n = len(cv.get("folds") or [])
+        text = f"accuracy {_pm(cv['accuracy'])}"
+        if isinstance(cv.get("macro_f1"), dict):
+            text += f", macro-F1 {_pm(cv['macro_f1'])}"
+        rows.append((f"{n}-fold CV" if n else "cross-validation", text + " (mean ± std over folds)"))
+        folds = cv.get("folds") or []
+        proto = (folds[0].get("protocol") or {}).get("text") if folds and isinstance(folds[0], dict) else None
+        if proto:
+            rows.append(("  protocol", f"fold 1 {proto}"))
+        elif cv.get("grouped") is not None:
+            rows.append(("  protocol", "group k-fold: each fold scored on groups unseen in its training"
+                         if cv["grouped"] else "stratified k-fold over items"))
+    if isinstance(test, dict) and "accuracy" in test:
+        text = f"accuracy {_pct(test['accuracy'])}"
+        if test.get("macro_f1") is not None:
+            text += f", macro-F1 {_pct(test['macro_f1'])}"
+        extra = [f"{test['n']} items" if test.get("n") is not None else None,
+                 f"--test-split {test['spec']}" if test.get("spec") is not None else None]
+        extra = [e for e in extra if e]
+        rows.append(("test", text + (f" ({', '.join(extra)})" if extra else "")))
+    if isinstance(sweep, dict) and sweep.get("chosen_k") is not None:
+        table = sweep.get("table") or []
+        ks = [r["k"] for r in table if isinstance(r, dict) and "k" in r]
+        span = f" of k = {ks[0]}..{ks[-1]}" if len(ks) > 1 else ""
+        rows.append(("k sweep", f"k = {sweep['chosen_k']} chosen{span} by {sweep.get('folds', '?')}-fold CV accuracy"))
+    if not rows:
+        rows.append(("scores", "none recorded (trained without validation, e.g. --val-split 0)"))
+    hist = metrics.get("history")
+    if isinstance(hist, dict) and hist.get("epochs_run") is not None:  # a deep run
+        text = f"{hist['epochs_run']} run"
+        if hist.get("stopped_early"):
+            text += ", stopped early"
+        rows.append(("epochs", text))
+    if training.get("items") is not None:
+        text = f"{training['items']} items"
+        if training.get("store"):
+            text += f" of {training['store']}"
+        if training.get("trained_on") is not None and training["trained_on"] != training["items"]:
+            text += f"; the saved model trained on {training['trained_on']}"
+        if training.get("refit"):
+            text += " (refit on all training items after " + ("cross-validation)" if cv else "validation)")
+        rows.append(("trained on", text))
+    return rows
 
 
 def _compact(d: dict, limit: int = 12) -> str:

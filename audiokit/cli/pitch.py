@@ -6,14 +6,15 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from audiokit.cli._common import (Json, Quiet, Verbose, complete_pitch_methods, guarded, log, stdout_console,
-                                  write_json)
+from audiokit.cli._common import (Json, Quiet, Verbose, choice, complete_pitch_methods, guarded, log,
+                                  stdout_console, write_json)
 
 EPILOG = """\
 Examples:
 
   audiokit pitch note.wav                          # f0, note name and cents
   audiokit pitch low.wav high.wav                  # range and voice type (soprano ... bass)
+  audiokit pitch takes/*.wav --csv > f0s.csv       # one row per file (no voice type)
   audiokit pitch low.wav high.wav --voice male     # only tenor, baritone, bass
   audiokit pitch low.wav high.wav --json | jq .pair.voice_type
   audiokit pitch note.wav --frames > track.tsv     # time, f0, confidence per 10 ms hop
@@ -26,9 +27,15 @@ Record the lowest and the highest note you can sing on the vowel "a", a few seco
 each. Without --model the voice type comes from the embedded reference model: the 8
 nearest of 150 reference singers spread around published ranges (docs/pitch.md).
 
-Exit status: 0 done (a single silent or noisy file prints "unvoiced" and still exits 0);
-1 a file is missing, unreadable, empty, shorter than one analysis frame, or (with two
-files) unvoiced, or the model is not an f0-range model; 2 bad flags or more than two files.
+A pitch the band does not hold (a 2640 Hz tone with --fmax 2000, a piano's A0 with
+--fmin 50) comes out as a harmonic or sub-harmonic inside it: a warning names --fmin or
+--fmax when the spectrum says so (docs/pitch.md), as it does for a pair far outside every
+voice type's range.
+
+Exit status: 0 done (a silent or noisy file prints "unvoiced" and still exits 0, except in
+a low/high pair); 1 a file is missing, unreadable, empty, shorter than one analysis frame,
+or (in a pair) unvoiced, or the model is not an f0-range model; 2 bad flags (--harmonics
+beyond the band, --voice/--model without exactly two files).
 """
 
 
@@ -43,57 +50,65 @@ def register(app: typer.Typer) -> None:
 @guarded
 def pitch(
     files: Annotated[List[str], typer.Argument(
-        help="One audio file, or two: your lowest and your highest note (either order). "
-             "'-' reads one file's audio from stdin.", show_default=False)],
+        help="Audio files: one row each. Two files are your lowest and your highest note (either order): "
+             "their range and voice type too. '-' reads one file's audio from stdin.", show_default=False,
+        metavar="FILE")],
     method: Annotated[Optional[str], typer.Option(
         "--method", "-m", help="f0 estimator: yin (default; most accurate in bench/pitch.py) | hps "
                                "(the KNN paper's Harmonic Product Spectrum). With --model: the model's.",
-        show_default=False, autocompletion=complete_pitch_methods)] = None,
+        show_default=False, autocompletion=complete_pitch_methods, metavar="METHOD")] = None,
     fmin: Annotated[Optional[float], typer.Option(
-        "--fmin", help="Lowest f0 searched, Hz [default: 50; with --model: the model's].", show_default=False)] = None,
+        "--fmin", help="Lowest f0 searched, Hz [default: 50; with --model: the model's].", show_default=False,
+        metavar="HZ")] = None,
     fmax: Annotated[Optional[float], typer.Option(
         "--fmax", help="Highest f0 searched, Hz [default: 2000; with --model: the model's].",
-        show_default=False)] = None,
+        show_default=False, metavar="HZ")] = None,
     harmonics: Annotated[Optional[int], typer.Option(
-        "--harmonics", min=1, help="hps: spectra multiplied [default: 5].", show_default=False)] = None,
+        "--harmonics", min=1, help="hps: spectra multiplied [default: 5; at most 24000 / --fmax, so that "
+                                   "every harmonic lies below 24 kHz].", show_default=False, metavar="N")] = None,
     frames: Annotated[bool, typer.Option(
         "--frames", help="Print a tab-separated track instead: time, f0 (nan when unvoiced), confidence, note "
-                         "(a leading file column for two files; no voice type). With --json: frames inside "
+                         "(a leading file column for several files; no voice type). With --json: frames inside "
                          "each file.")] = False,
     voice: Annotated[Optional[str], typer.Option(
         "--voice", help="female | male: choose among soprano/mezzo-soprano/alto or tenor/baritone/bass only.",
-        show_default=False, autocompletion=_complete_voices)] = None,
+        show_default=False, autocompletion=_complete_voices, metavar="VOICE")] = None,
     model: Annotated[Optional[str], typer.Option(
         "--model", help="A KNN (or other classic model) trained by 'audiokit train' on an f0-range store, "
-                        "instead of the embedded reference model.", show_default=False)] = None,
+                        "instead of the embedded reference model.", show_default=False, metavar="MODEL")] = None,
     flats: Annotated[bool, typer.Option("--flats", help="Spell notes with flats (Db5) instead of sharps (C#5).")] = False,
+    csv_out: Annotated[bool, typer.Option(
+        "--csv", help="Write CSV to stdout instead of a table: one row per file (columns in docs/pitch.md).")] = False,
     json_out: Json = False,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
-    """Estimate the fundamental frequency (f0) of one recording, or the range and voice type
-    of two (your lowest and highest note).
+    """Estimate the fundamental frequency (f0) of recordings, and the range and voice type
+    of a pair (your lowest and highest note).
 
-    One file: its f0 in Hz from the voiced part (silence and noise are "unvoiced"), the
-    nearest note (A4 = 440 Hz) and the deviation in cents. Two files: the low and high f0
-    and notes, the range in semitones, and the voice type (soprano, mezzo-soprano, alto,
-    tenor, baritone, bass) with the votes and distances of its k nearest neighbours. Files
-    given high first are swapped, with a warning. Stereo is folded to mono by channel mean.
+    Each file: its f0 in Hz from the voiced part (silence and noise are "unvoiced"), the
+    nearest note (A4 = 440 Hz) and the deviation in cents, one row per file. Exactly two
+    files: also the low and high f0 and notes, the range in semitones, and the voice type
+    (soprano, mezzo-soprano, alto, tenor, baritone, bass) with the votes and distances of its
+    k nearest neighbours. Files given high first are swapped, with a warning. Stereo is
+    folded to mono by channel mean.
     """
     from audiokit.errors import UsageError
 
-    if len(files) > 2:
-        raise UsageError(f"pitch takes one file, or two (lowest and highest note); got {len(files)}")
     if files.count("-") > 1:
         raise UsageError("only one of the files can be '-' (stdin)")
-    if voice is not None and voice not in ("female", "male"):
-        raise UsageError(f"--voice must be female or male (got {voice!r})")
+    voice = choice(voice, "--voice", ("female", "male"))
     if (voice or model) and len(files) != 2:
-        raise UsageError("--voice and --model classify a pair: give two files (lowest and highest note)")
+        raise UsageError("--voice and --model classify a pair: give exactly two files (lowest and highest note)")
+    if csv_out and json_out:
+        raise UsageError("give --csv or --json, not both")
+    if csv_out and frames:
+        raise UsageError("--frames writes its own tab-separated track; leave --csv out")
 
     from audiokit.pitch import DEFAULT_METHOD, METHODS
     from audiokit.pitch import report
 
+    method = choice(method, "--method", METHODS)
     clf = None
     if model is not None:
         clf, settings = _load_voice_model(model, method=method, fmin=fmin, fmax=fmax, harmonics=harmonics)
@@ -102,9 +117,9 @@ def pitch(
     fmin = 50.0 if fmin is None else fmin
     fmax = 2000.0 if fmax is None else fmax
     harmonics = 5 if harmonics is None else harmonics
-    if method not in METHODS:
-        raise UsageError(f"--method must be one of {', '.join(METHODS)} (got {method!r})")
     report.check_band_args(fmin, fmax)
+    if method == "hps" and clf is None:  # a model's own settings were checked when it was trained
+        report.check_harmonics_args(harmonics, fmax)
 
     from audiokit.errors import AudiokitError
 
@@ -119,12 +134,15 @@ def pitch(
                 raise
             a.path = name
             analyses.append(a)
+    for a in analyses:  # before the results: a reader sees why a number is doubtful first
+        for w in a.warnings:
+            log.warning(f"pitch: warning: {a.path}: {w}")
     if frames and not json_out:  # the tracks only, in the order given: nothing to classify
         sys.stdout.write(report.frames_tsv(analyses, flats=flats))
         sys.stdout.flush()
         return
     pair = None
-    roles = ["single"]
+    roles = ["single"] * len(analyses)
     if len(analyses) == 2:
         low, high, swapped = report.order_pair(*analyses)
         if swapped:
@@ -136,8 +154,13 @@ def pitch(
 
     doc = report.document([report.file_dict(a, role=r, flats=flats, frames=frames) for a, r in zip(analyses, roles)],
                           pair, method=method, fmin=fmin, fmax=fmax, harmonics=harmonics)
+    for w in (pair or {}).get("warnings", []):
+        log.warning(f"pitch: warning: {w}")
     if json_out:
         write_json(doc)
+    elif csv_out:
+        sys.stdout.write(report.csv_text(doc))
+        sys.stdout.flush()
     else:
         report.render(doc, stdout_console())
     for a in analyses:

@@ -202,7 +202,9 @@ def _hps_frames(frames: np.ndarray, *, sr: int, fmin: float, fmax: float, harmon
     if octave_guard:
         for i in range(len(f0)):
             g = _octave_guard(spec[i], f0[i], bin_hz=bin_hz, fmin=fmin, harmonics=harmonics)
-            if np.isfinite(g) and abs(np.log2(g / f0[i])) > 0.5 / 12:
+            # (an answer above the band, from the doubling check, is not taken: the band is what was
+            # asked for, and band_check says when the pitch seems to lie beyond it)
+            if np.isfinite(g) and abs(np.log2(g / f0[i])) > 0.5 / 12 and g / bin_hz * 2 ** (-0.5 / 12) <= k_hi:
                 # the guard moved by octaves (or a third): the HPS peak nearest its answer, refined
                 a = max(k_lo, int(np.floor(g / bin_hz * 2 ** (-0.5 / 12))))
                 b = max(a, min(k_hi, int(np.ceil(g / bin_hz * 2 ** (0.5 / 12)))))
@@ -372,6 +374,68 @@ def shps(y: np.ndarray, *, sr: int, fmin: float = 50.0, fmax: float = 2000.0, ha
     f0[harm < HPS_VOICING] = np.nan
     times = (np.arange(len(frames)) * hop + length / 2) / sr
     return _summarise("hps", sr, times, f0, harm, nonsilent)
+
+
+# -- is the pitch inside the band? ------------------------------------------------------------
+
+#: An f0 within this many semitones of fmin or fmax may be the band's edge rather than the pitch.
+EDGE_SEMITONES = 1.0
+#: "Little energy at the f0 found": its partial is below this share of the strongest one (-20 dB).
+WEAK_F0 = 0.1
+
+
+def band_check(y: np.ndarray, *, sr: int, f0: float | None, fmin: float, fmax: float) -> list[dict]:
+    """Signs that the pitch of ``y`` lies outside ``[fmin, fmax]``, so that ``f0`` (what an
+    estimator found inside the band) is a sub-harmonic or a harmonic of it, or the band's edge.
+
+    An estimator searching a band can only answer inside it: a 2640 Hz tone searched up to
+    2000 Hz comes out as 1320 Hz (its period twice over fits the band), a piano's A0 (27.5 Hz)
+    searched from 50 Hz as A1. Each finding is a dict with ``check`` and ``hz``:
+
+    * ``above_fmax``: the strongest partial of the whole-signal spectrum (``hz``) lies above
+      ``fmax`` and the f0 found has less than ``WEAK_F0`` of its magnitude: the f0 found is a
+      sub-harmonic of a pitch above the band;
+    * ``below_fmin``: ``hz = f0/2`` (or ``f0/3``) is below ``fmin`` and its multiples that are
+      not multiples of ``f0`` are peaks, by the same test as the octave guard
+      (:func:`_octave_guard`): the pitch is that sub-harmonic, below the band;
+    * ``edge``: ``f0`` is within ``EDGE_SEMITONES`` of ``fmin`` or ``fmax`` (``limit`` says
+      which): a pitch beyond the edge would be reported there.
+
+    Nothing is checked for an unvoiced file (``f0 is None``). numpy only, one FFT.
+    """
+    if f0 is None or not np.isfinite(f0):
+        return []
+    fmin, fmax = check_band(sr=sr, fmin=fmin, fmax=fmax)
+    x = np.asarray(y, dtype=np.float64)
+    cap = int(HPS_MAX_SECONDS * sr)
+    if len(x) > cap:
+        x = x[(len(x) - cap) // 2:][:cap]
+    n_fft = 1 << int(np.ceil(np.log2(max(len(x), sr))))  # bins of 1 Hz or finer
+    spec = np.abs(np.fft.rfft(x * np.hamming(len(x)), n=n_fft))
+    peak = spec.max() if spec.size else 0.0
+    if not peak > 0:
+        return []
+    spec = spec / peak
+    bin_hz = sr / n_fft
+    strongest = float(np.argmax(spec)) * bin_hz
+    if strongest > fmax * 2 ** (0.5 / 12) and _peak_near(spec, f0, bin_hz) < WEAK_F0:
+        return [{"check": "above_fmax", "hz": round(strongest, 2)}]
+    n = 5
+    for d in (2, 3):
+        g = f0 / d
+        if g >= fmin or g < 4 * bin_hz:
+            continue
+        new = [m for m in range(1, d * n + 1) if m % d]
+        here = _evidence(spec, f0, range(1, n + 1), bin_hz)
+        sub = _evidence(spec, g, new, bin_hz)
+        if (here > 0 and sub >= max(OCTAVE_RATIO * here, SUB_MIN)
+                and _prominence(spec, g, new, bin_hz) >= FLOOR_FACTOR):
+            return [{"check": "below_fmin", "hz": round(g, 2)}]
+    if f0 <= fmin * 2 ** (EDGE_SEMITONES / 12):
+        return [{"check": "edge", "limit": "fmin", "hz": round(f0, 2)}]
+    if f0 >= fmax * 2 ** (-EDGE_SEMITONES / 12):
+        return [{"check": "edge", "limit": "fmax", "hz": round(f0, 2)}]
+    return []
 
 
 # -- YIN ------------------------------------------------------------------------------------

@@ -6,14 +6,14 @@ rich table and the ``--frames`` TSV.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from audiokit.errors import AudioError
-from audiokit.pitch.estimators import F0Result, analyze
+from audiokit.pitch.estimators import F0Result, analyze, band_check
 from audiokit.pitch.notes import hz_to_midi, hz_to_note
-from audiokit.pitch.voice import VoiceResult
+from audiokit.pitch.voice import OUTSIDE_SEMITONES, REFERENCE_RANGES, VoiceResult
 
 SCHEMA = "audiokit-pitch/1"
 
@@ -26,6 +26,10 @@ class FileAnalysis:
     sr: int
     duration: float
     result: F0Result
+    #: What :func:`audiokit.pitch.estimators.band_check` found: signs the pitch lies outside the band.
+    checks: list = field(default_factory=list)
+    #: Those findings as sentences that name the flags (``warnings`` in the JSON).
+    warnings: list = field(default_factory=list)
 
     @property
     def f0(self) -> float | None:
@@ -43,7 +47,33 @@ def analyze_file(path: str, *, method: str, fmin: float, fmax: float, harmonics:
         r = analyze(y, sr=sr, method=method, fmin=fmin, fmax=fmax, harmonics=harmonics, frames=frames)
     except AudioError as exc:
         raise AudioError(exc.reason, path=path) from None
-    return FileAnalysis(path, sr, len(y) / sr, r)
+    checks = band_check(y, sr=sr, f0=r.f0, fmin=fmin, fmax=fmax)
+    return FileAnalysis(path, sr, len(y) / sr, r, checks,
+                        check_messages(checks, f0=r.f0, sr=sr, fmin=fmin, fmax=fmax))
+
+
+def check_messages(checks: list[dict], *, f0: float | None, sr: int, fmin: float, fmax: float) -> list[str]:
+    """The findings of :func:`band_check` as one sentence each, naming --fmin/--fmax and what to try."""
+    top = min(float(fmax), 0.45 * sr)
+    above = f"--fmax {fmax:g} Hz" if top >= fmax else f"{top:g} Hz (the highest f0 searched in audio at {sr} Hz)"
+    out = []
+    for c in checks:
+        hz = float(c["hz"])
+        if c["check"] == "above_fmax":
+            out.append(f"the strongest partial is at {hz:.0f} Hz ({hz_to_note(hz).name}), above {above}, and the "
+                       f"f0 found ({f0:.1f} Hz) holds little energy: the pitch is probably above the band searched; "
+                       f"raise --fmax (e.g. --fmax {100 * math.ceil(hz * 1.25 / 100):g})")
+        elif c["check"] == "below_fmin":
+            out.append(f"partials at the multiples of {hz:.1f} Hz ({hz_to_note(hz).name}), below --fmin {fmin:g} Hz: "
+                       f"the pitch is probably {hz:.1f} Hz, not the {f0:.1f} Hz found; lower --fmin "
+                       f"(e.g. --fmin {max(1, math.floor(hz * 0.8)):g})")
+        elif c["check"] == "edge":
+            low = c["limit"] == "fmin"
+            out.append(f"the f0 found ({hz:.1f} Hz) is within a semitone of "
+                       + (f"--fmin {fmin:g} Hz" if low else above)
+                       + ", the edge of the band searched: the pitch may lie "
+                       + ("below it; lower --fmin to check" if low else "above it; raise --fmax to check"))
+    return out
 
 
 def _r(x: float | None, nd: int) -> float | None:
@@ -63,7 +93,7 @@ def file_dict(a: FileAnalysis, *, role: str, flats: bool = False, frames: bool =
     r = a.result
     d = {"path": a.path, "role": role, "sr": a.sr, "duration": round(a.duration, 4), "voiced": r.f0 is not None,
          "f0": _r(r.f0, 3), **note_fields(r.f0, flats=flats), "confidence": round(r.strength, 3),
-         "voiced_share": round(r.voiced_share, 3)}
+         "voiced_share": round(r.voiced_share, 3), "warnings": list(a.warnings)}
     if frames:
         d["frames"] = [{"time": round(float(t), 4), "f0": _r(f, 3), "confidence": round(float(c), 3)}
                        for t, f, c in zip(r.times, r.frame_f0, r.confidence)]
@@ -81,7 +111,22 @@ def pair_dict(low: FileAnalysis, high: FileAnalysis, voice: VoiceResult, *, swap
         "voice_type": voice.voice_type, "voice": voice_filter, "model": voice.model, "k": voice.k,
         "votes": voice.votes, "probabilities": {k: round(v, 4) for k, v in voice.probabilities.items()},
         "neighbours": voice.neighbours, "distance_unit": voice.distance_unit,
+        "warnings": pair_warnings(voice, nl.name, nh.name),
     }
+
+
+def pair_warnings(voice: VoiceResult, note_low: str, note_high: str) -> list[str]:
+    """The embedded model's answer for a pair far from every reference singer (more than
+    ``OUTSIDE_SEMITONES`` from the nearest): the nearest type, not a match."""
+    if voice.distance_unit != "semitones" or not voice.neighbours:
+        return []
+    nb = voice.neighbours[0]
+    if nb["distance"] <= OUTSIDE_SEMITONES:
+        return []
+    lo, hi = REFERENCE_RANGES.get(nb["voice_type"], ("?", "?"))
+    return [f"{note_low}–{note_high} is outside the voice-type model's ranges: the nearest reference singer "
+            f"({nb['voice_type']}, {lo}–{hi} ±2 semitones) is {nb['distance']:.1f} semitones away, so "
+            f"'{voice.voice_type}' is only the nearest type, not a match"]
 
 
 def document(files: list[dict], pair: dict | None, *, method: str, fmin: float, fmax: float,
@@ -147,8 +192,9 @@ def render(doc: dict, console) -> None:
         return
     console.print(f"range: {pair['note_low']}–{pair['note_high']} ({pair['range_semitones']:.1f} semitones)")
     restrict = "" if pair["voice"] == "any" else f", {pair['voice']} types only"
+    outside = "; outside the model's ranges, see the warning" if pair.get("warnings") else ""
     console.print(f"voice type: [bold]{pair['voice_type']}[/bold]  "
-                  f"(k = {pair['k']} nearest, {escape(pair['model'])} model{restrict})")
+                  f"(k = {pair['k']} nearest, {escape(pair['model'])} model{restrict}{outside})")
     v = Table(show_edge=False, pad_edge=False)
     for col, j in (("voice type", "left"), ("votes", "right"), ("probability", "right"),
                    ("nearest distance", "right")):
@@ -179,5 +225,47 @@ def check_band_args(fmin: float, fmax: float) -> None:
         raise UsageError(f"--fmin must be below --fmax (got {fmin:g} Hz >= {fmax:g} Hz)")
 
 
+#: The highest frequency audio holds at the highest common sample rate (48 kHz): HPS multiplies
+#: the spectrum at f0, 2 f0, ... H f0, so H f0 must lie below it for every f0 searched.
+HPS_TOP_HZ = 24000.0
+
+
+def check_harmonics_args(harmonics: int, fmax: float) -> None:
+    """Refuse (exit 2) more HPS harmonics than the band allows: the ``harmonics``-th harmonic of
+    ``fmax`` must lie below 24 kHz. Beyond that every f0 near the top of the band has missing
+    factors in its product, and the product's peak slides to low frequencies (``--harmonics 100``
+    put A4 at 53 Hz)."""
+    from audiokit.errors import UsageError
+
+    most = int(HPS_TOP_HZ // fmax)
+    if harmonics > most:
+        raise UsageError(f"--harmonics {harmonics} is more than the band allows: with --fmax {fmax:g} Hz at most "
+                         f"{most} (the {harmonics}th harmonic of {fmax:g} Hz is above {HPS_TOP_HZ / 1000:g} kHz); "
+                         f"lower --harmonics or --fmax")
+
+
+#: Columns of ``pitch --csv`` (docs/pitch.md): one row per file.
+CSV_COLUMNS = ["path", "role", "voiced", "f0", "note", "midi", "cents", "confidence", "voiced_share", "sr", "duration",
+               "voice_type", "warnings"]
+
+
+def csv_text(doc: dict) -> str:
+    """The document as CSV, one row per file in the order given; ``voice_type`` (and the pair's
+    warnings) on both rows of a low/high pair, empty otherwise."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    pair = doc["pair"] or {}
+    for d in doc["files"]:
+        cells = {**d, "voiced": "true" if d["voiced"] else "false", "voice_type": pair.get("voice_type"),
+                 "warnings": "; ".join(d.get("warnings", []) + pair.get("warnings", []))}
+        w.writerow(["" if cells.get(c) is None else cells[c] for c in CSV_COLUMNS])
+    return buf.getvalue()
+
+
 __all__ = ["SCHEMA", "FileAnalysis", "analyze_file", "file_dict", "pair_dict", "document", "order_pair",
-           "frames_tsv", "render", "note_fields", "check_band_args"]
+           "frames_tsv", "render", "note_fields", "check_band_args", "check_harmonics_args", "check_messages",
+           "pair_warnings", "csv_text", "CSV_COLUMNS"]

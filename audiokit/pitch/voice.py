@@ -43,6 +43,11 @@ REFERENCE_RANGES = {
 }
 SPREAD_SEMITONES = (-2, -1, 0, 1, 2)
 DEFAULT_K = 8
+#: A pair whose nearest reference singer is farther than this (semitones, in the model's
+#: (low, high) plane) is outside every type's range: the command says so. A pair inside one
+#: type's ±2-semitone square is within 0.7 semitones of a reference singer; 3 semitones is a
+#: minor third past the spread (e.g. a 36-semitone G2-G5 range is 5.8 away; A2-E4, 19, is 3.0).
+OUTSIDE_SEMITONES = 3.0
 SOURCES = [
     "Wikipedia, 'Voice type' (range table: soprano C4-C6, mezzo-soprano A3-A5, contralto F3-F5, "
     "tenor C3-C5, baritone A2-A4, bass E2-E4), https://en.wikipedia.org/wiki/Voice_type",
