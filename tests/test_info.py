@@ -16,7 +16,8 @@ CFG = FeatureConfig(kind="mfcc-stats", n_mfcc=4)
 
 #: The documented keys of ``info --json`` for a store (docs/store-format.md), in order.
 STORE_KEYS = ["file", "type", "format_version", "audiokit_version", "created", "items", "feature_shape", "dtype",
-              "labelled", "classes", "groups", "folds", "skipped", "features", "skipped_files", "provenance"]
+              "labelled", "classes", "groups", "group_items", "class_group_items", "folds", "skipped", "features",
+              "skipped_files", "provenance"]
 
 
 @pytest.fixture
@@ -39,6 +40,8 @@ def test_store_json(cli, store):
     assert (info["items"], info["feature_shape"], info["dtype"], info["labelled"]) == (4, [8], "float32", 3)
     assert info["classes"] == {"cat": 1, "dog": 2}
     assert (info["groups"], info["folds"], info["skipped"]) == (3, [0, 1], 1)
+    assert info["group_items"] == {"g1": 2, "g2": 1, "g3": 1}  # every item of a group, labelled or not
+    assert info["class_group_items"] == {"cat": {"g1": 1}, "dog": {"g1": 1, "g2": 1}}
     assert info["skipped_files"] == [{"path": "bad.wav", "reason": "empty file (0 bytes)"}]
     assert FeatureConfig.from_dict(info["features"]) == CFG
     assert info["provenance"][0]["argv"] == ["featurize", "x"] and info["provenance"][0]["added"] == 4
@@ -52,6 +55,7 @@ def test_store_table(cli, store):
         assert text in out
     lines = {ln.split()[0]: ln.split()[1:] for ln in out.splitlines() if ln.strip()}
     assert lines["dog"] == ["2"] and lines["cat"] == ["1"] and lines["groups"] == ["3"]
+    assert lines["g1"] == ["2"] and lines["g2"] == ["1"] and lines["g3"] == ["1"]  # items per group
 
 
 def test_store_from_stdin(cli, store):

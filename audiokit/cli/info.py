@@ -56,6 +56,10 @@ def info(
         _print(summary)
 
 
+#: Groups listed by ``info STORE`` (all of them, and per class, in ``--json``).
+GROUPS_SHOWN = 40
+
+
 def store_summary(s) -> dict:
     groups = None
     if s.groups is not None:
@@ -72,12 +76,25 @@ def store_summary(s) -> dict:
         "labelled": int(s.labelled.sum()),
         "classes": s.class_counts(),
         "groups": groups,
+        "group_items": s.group_counts() if groups else None,
+        "class_group_items": _class_group_items(s) if groups else None,
         "folds": sorted({int(f) for f in s.folds if f >= 0}) if s.folds is not None else None,
         "skipped": len(s.skipped),
         "features": s.config.to_dict(),
         "skipped_files": s.skipped,
         "provenance": s.provenance,
     }
+
+
+def _class_group_items(s) -> dict[str, dict[str, int]]:
+    """Items per class and group (``info --json``): ``{class: {group: n}}``, labelled items with a group."""
+    from collections import Counter
+
+    pairs = Counter((s.class_names[c], g) for c, g in zip(s.labels, s.groups) if c >= 0 and g)
+    out: dict[str, dict[str, int]] = {}
+    for (c, g), n in sorted(pairs.items()):
+        out.setdefault(c, {})[g] = n
+    return out
 
 
 def model_summary(mf) -> dict:
@@ -104,7 +121,8 @@ def _print(summary: dict) -> None:
     t = Table(show_header=False, box=None, pad_edge=False)
     t.add_column(style="bold")
     t.add_column()
-    skip = {"classes", "features", "params", "training", "metrics", "arrays", "skipped_files", "provenance"}
+    skip = {"classes", "features", "params", "training", "metrics", "arrays", "skipped_files", "provenance",
+            "group_items", "class_group_items"}
     for k, v in summary.items():
         if k in skip or v is None:
             continue
@@ -139,6 +157,17 @@ def _print(summary: dict) -> None:
             for c in classes:
                 ct.add_row(c)
         con.print(ct)
+    groups = summary.get("group_items")
+    if groups:
+        gt = Table(title=None, box=None)
+        gt.add_column("group")
+        gt.add_column("items", justify="right")
+        shown = list(groups.items())
+        for g, n in shown[:GROUPS_SHOWN]:
+            gt.add_row(g, str(n))
+        if len(shown) > GROUPS_SHOWN:
+            gt.add_row(f"… {len(shown) - GROUPS_SHOWN} more (info --json lists them all)", "")
+        con.print(gt)
 
 
 def _pct(x) -> str:
