@@ -359,3 +359,27 @@ def test_folds_store_uses_the_manifest_fold_column(cli, tmp_path, tones5):
     assert "has no folds" in res.stderr and len(res.stderr.strip().splitlines()) == 1
     res = cli("train", store, "-o", tmp_path / "x.h5", "--folds", "three", expect=2)
     assert "--folds must be a number of folds or 'store'" in res.stderr
+
+
+def test_freq_warp_moves_bands_and_keeps_the_lowest_one():
+    """--freq-warp stretches or squeezes the mel axis per item, anchored at band 0."""
+    import torch
+
+    from audiokit.training.augment import Augment
+
+    x = torch.full((64, 16, 4), -80.0)
+    x[:, 0, :] = 0.0   # the lowest band
+    x[:, 8, :] = 0.0   # a band in the middle
+    y = Augment(freq_warp=0.2)(x, torch.Generator().manual_seed(0), fill=-80.0)
+    assert torch.allclose(y[:, 0, 0], torch.zeros(64), atol=1e-4)   # anchored
+    peak = y[:, 1:, 0].argmax(dim=1) + 1
+    assert set(peak.tolist()) > {8} and min(peak.tolist()) >= 6 and max(peak.tolist()) <= 10   # 8 · (1 ± 0.2)
+    assert (y[:, :, 0] >= -80.0 - 1e-4).all()   # nothing below the fill
+
+
+def test_freq_warp_flag_reaches_the_engine(cli, tmp_path, tones5):
+    _, logmel, _ = tones5
+    _, report = train(cli, logmel, tmp_path / "w.h5", "--epochs", "1", "--freq-warp", "0.1", *QUICK)
+    assert report["engine"]["augment"]["freq_warp"] == 0.1
+    res = cli("train", logmel, "-o", tmp_path / "x.h5", "--freq-warp", "1.5", *QUICK, expect=2)
+    assert "--freq-warp" in res.stderr

@@ -159,6 +159,9 @@ def train(
                              "0.1 with --augment, else 0).")] = None,
     flip: Annotated[Optional[float], typer.Option(
         "--flip", help="deep: probability of a horizontal (time) flip (the ResNet paper: 0.5).")] = None,
+    freq_warp: Annotated[Optional[float], typer.Option(
+        "--freq-warp", help="deep: stretch or squeeze the frequency axis by up to this fraction, anchored at "
+                            "the lowest band (vocal tract length perturbation), e.g. 0.1 (default 0 = off).")] = None,
     rotate: Annotated[Optional[float], typer.Option(
         "--rotate", help="deep: random rotation within +-DEGREES (the ResNet paper: 10).")] = None,
     pretrained: Annotated[Optional[str], typer.Option(
@@ -247,7 +250,7 @@ def train(
     deep_opts = {name: value for name, value in dict(
         optimizer=optimizer, lr=lr, weight_decay=weight_decay, batch_size=batch_size, epochs=epochs,
         scheduler=scheduler, patience=patience, label_smoothing=label_smoothing, class_weights=class_weights,
-        augment=augment, normalize=normalize, specaugment=specaugment, mixup=mixup, time_shift=time_shift, flip=flip, rotate=rotate,
+        augment=augment, normalize=normalize, specaugment=specaugment, mixup=mixup, time_shift=time_shift, flip=flip, rotate=rotate, freq_warp=freq_warp,
         pretrained=pretrained, stem=stem, input_size=input_size, amp=amp, compile=compile_model, resume=resume,
         checkpoint=checkpoint, history=history, workers=loader_workers).items() if value is not None}
 

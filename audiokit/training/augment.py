@@ -12,6 +12,10 @@ Transforms, in the order applied:
 ``flip``        reverse time with probability ``flip`` (the ResNet paper's horizontal flip)
 ``rotate``      rotate by a uniform angle in ± ``rotate`` degrees (the ResNet paper's ±10°),
                 uncovered corners filled with the training mean
+``freq_warp``   stretch or squeeze the frequency axis by a factor in 1 ± ``freq_warp``, anchored
+                at the lowest band (vocal tract length perturbation, Jaitly & Hinton 2013: another
+                speaker's formants, another instrument's register); bands pushed in from above
+                get the fill
 ``specaugment`` SpecAugment masking (Park et al. 2019): ``freq_masks`` bands of up to
                 ``freq_width`` mel bins and ``time_masks`` spans of up to ``time_width``
                 frames set to the training mean
@@ -46,6 +50,7 @@ class Augment:
     time_shift: float = 0.0
     flip: float = 0.0
     rotate: float = 0.0
+    freq_warp: float = 0.0
     specaugment: bool = False
     freq_masks: int = 2
     freq_width: int = 8
@@ -55,7 +60,7 @@ class Augment:
 
     @property
     def active(self) -> bool:
-        return bool(self.time_shift or self.flip or self.rotate or self.specaugment)
+        return bool(self.time_shift or self.flip or self.rotate or self.freq_warp or self.specaugment)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -68,6 +73,8 @@ class Augment:
             parts.append(f"flip p={self.flip:g}")
         if self.rotate:
             parts.append(f"rotate ±{self.rotate:g}°")
+        if self.freq_warp:
+            parts.append(f"freq-warp ±{100 * self.freq_warp:g} %")
         if self.specaugment:
             parts.append(f"specaugment {self.freq_masks}×F≤{self.freq_width} {self.time_masks}×T≤{self.time_width}")
         if self.mixup:
@@ -105,6 +112,15 @@ class Augment:
             grid = F.affine_grid(theta.to(x.dtype), [B, 1, H, W], align_corners=False)
             x = F.grid_sample((x - fill)[:, None], grid, mode="bilinear", padding_mode="zeros",
                               align_corners=False)[:, 0] + fill
+        if self.freq_warp:
+            # Row y_out samples row y_in = s·y_out + (s − 1) in affine_grid's [-1, 1] coordinates, s = 1/α:
+            # the lowest band stays where it is and a band at f moves to α·f.
+            s = 1 / (1 + (rand(B) * 2 - 1) * self.freq_warp)
+            zero, one = torch.zeros_like(s), torch.ones_like(s)
+            theta = torch.stack([torch.stack([one, zero, zero], 1), torch.stack([zero, s, s - 1], 1)], 1)
+            grid = F.affine_grid(theta.to(x.dtype), [B, 1, H, W], align_corners=True)
+            x = F.grid_sample((x - fill)[:, None], grid, mode="bilinear", padding_mode="zeros",
+                              align_corners=True)[:, 0] + fill
         if self.specaugment:
             masked = torch.zeros(B, H, W, dtype=torch.bool, device=dev)
             masked = masked | _band_masks(B, H, self.freq_masks, self.freq_width, rand)[:, :, None]

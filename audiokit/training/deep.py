@@ -48,7 +48,7 @@ DEFAULTS = {
                    patience=0),
 }
 #: The augmentation of a run with --augment (the default): SpecAugment and a ±10 % time shift.
-AUGMENT_DEFAULTS = dict(specaugment=True, mixup=0.0, time_shift=0.1, flip=0.0, rotate=0.0)
+AUGMENT_DEFAULTS = dict(specaugment=True, mixup=0.0, time_shift=0.1, flip=0.0, rotate=0.0, freq_warp=0.0)
 #: What --no-augment turns off (unless given explicitly).
 AUGMENT_OFF = dict(specaugment=False, time_shift=0.0)
 #: Options that --resume may change; everything else comes from the checkpoint.
@@ -101,7 +101,8 @@ def engine_config(o: dict, seed: int):
                        batch_size=int(o["batch_size"]), epochs=int(o["epochs"]), scheduler=str(o["scheduler"]).lower(),
                        patience=int(o["patience"]), label_smoothing=float(o["label_smoothing"]),
                        augment=Augment(time_shift=float(o["time_shift"]), flip=float(o["flip"]),
-                                       rotate=float(o["rotate"]), specaugment=bool(o["specaugment"]),
+                                       rotate=float(o["rotate"]), freq_warp=float(o["freq_warp"]),
+                                       specaugment=bool(o["specaugment"]),
                                        mixup=float(o["mixup"])),
                        amp=bool(o["amp"]), compile=bool(o["compile"]), seed=int(seed))
     cfg.check()

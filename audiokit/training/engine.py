@@ -118,6 +118,8 @@ class EngineConfig:
             raise UsageError(f"--time-shift is a fraction of the frames in [0, 1), got {a.time_shift}")
         if not 0 <= a.rotate <= 180:
             raise UsageError(f"--rotate is in degrees, 0..180, got {a.rotate}")
+        if not 0 <= a.freq_warp < 1:
+            raise UsageError(f"--freq-warp is a fraction of the frequency axis in [0, 1), got {a.freq_warp}")
         if a.mixup < 0:
             raise UsageError(f"--mixup is the Beta(α, α) parameter, >= 0 (0: off), got {a.mixup}")
 
