@@ -55,6 +55,11 @@ def complete_device() -> list[str]:
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors on stderr.")]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="More detail on stderr; tracebacks on errors.")]
 Json = Annotated[bool, typer.Option("--json", help="Write machine-readable JSON to stdout instead of a table.")]
+Threads = Annotated[
+    Optional[int],
+    typer.Option("--threads", min=1, metavar="N",
+                 help="Threads of the numeric libraries (BLAS, OpenMP, PyTorch) in this process. Default: the "
+                      "CPUs it may use (CPU affinity, cgroup quota, OMP_NUM_THREADS).")]
 Workers = Annotated[
     Optional[int],
     typer.Option("--workers", "-j", min=1, help="Parallel worker processes (default: number of CPU cores)."),
@@ -154,6 +159,18 @@ def _redeliver_interrupt(unraisable) -> None:
     sys.__unraisablehook__(unraisable)
 
 
+def _size_thread_pools(threads: int | None) -> None:
+    """``--threads N``, else the CPUs this process may use (:mod:`audiokit.threads`) when that is
+    fewer than the host's cores (taskset, a CPU quota, OMP_NUM_THREADS); otherwise the libraries'
+    own defaults stand."""
+    from audiokit.threads import available_cpus, set_threads
+
+    if threads is None and available_cpus() >= (os.cpu_count() or 1):
+        return
+    n = set_threads(threads)
+    log.debug(f"threads: {n} for BLAS, OpenMP and PyTorch (of {os.cpu_count()} cores on the host)")
+
+
 def guarded(fn):
     """The error boundary of a command.
 
@@ -166,6 +183,8 @@ def guarded(fn):
     def wrapper(*args, **kwargs):
         verbose = bool(kwargs.get("verbose"))
         setup_logging(bool(kwargs.get("quiet")), verbose)
+        if "threads" in kwargs:
+            _size_thread_pools(kwargs["threads"])
         if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None, _raise_interrupt):
             global _COMMAND_PID
             _COMMAND_PID = os.getpid()

@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from audiokit.cli._common import (Device, Json, Quiet, Verbose, check_device, check_device_for_kind,
+from audiokit.cli._common import (Threads, Device, Json, Quiet, Verbose, check_device, check_device_for_kind,
                                   check_output_path, guarded, log, stdout_console, write_json)
 
 EPILOG = """\
@@ -56,6 +56,7 @@ def eval_cmd(
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Items per model call.")] = 256,
     device: Device = "auto",
     json_out: Json = False,
+    threads: Threads = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from audiokit.cli._common import (Quiet, SkipErrors, Verbose, Workers, choice, complete_feature_kinds,
+from audiokit.cli._common import (Threads, Quiet, SkipErrors, Verbose, Workers, choice, complete_feature_kinds,
                                   complete_pitch_methods, default_workers, guarded, log, progress)
 
 EPILOG = """\
@@ -155,6 +155,7 @@ def featurize(
         "--max-errors", min=0, metavar="N",
         help="Without --skip-errors: go on past unusable inputs and report up to N of them, each on its own "
              "line, before stopping (exit 1, nothing written); 0: report all. Default 1: stop at the first.")] = 1,
+    threads: Threads = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:

@@ -6,7 +6,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from audiokit.cli._common import (Json, Quiet, Verbose, choice, complete_pitch_methods, guarded, log,
+from audiokit.cli._common import (Threads, Json, Quiet, Verbose, choice, complete_pitch_methods, guarded, log,
                                   stdout_console, write_json)
 
 EPILOG = """\
@@ -80,6 +80,7 @@ def pitch(
     csv_out: Annotated[bool, typer.Option(
         "--csv", help="Write CSV to stdout instead of a table: one row per file (columns in docs/pitch.md).")] = False,
     json_out: Json = False,
+    threads: Threads = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:

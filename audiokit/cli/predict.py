@@ -7,7 +7,8 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from audiokit.cli._common import (Device, Quiet, SkipErrors, Verbose, Workers, check_device, check_device_for_kind,
+from audiokit.cli._common import (Device, Quiet, SkipErrors, Threads, Verbose, Workers, check_device,
+                                  check_device_for_kind,
                                   check_output_path, choice, console_for, default_workers, guarded, log, progress)
 
 EPILOG = """\
@@ -60,6 +61,7 @@ def predict(
     workers: Workers = None,
     device: Device = "auto",
     skip_errors: SkipErrors = False,
+    threads: Threads = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:

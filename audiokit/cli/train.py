@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from audiokit.cli._common import (Device, Json, Quiet, Seed, Verbose, check_device, check_device_for_kind,
+from audiokit.cli._common import (Threads, Device, Json, Quiet, Seed, Verbose, check_device, check_device_for_kind,
                                   check_output_path, complete_model_kinds, guarded, log, refuse_binary_to_terminal,
                                   write_json)
 
@@ -189,6 +189,7 @@ def train(
                                         "(default min(4, cores/2)).")] = None,
     # -- end of the deep kinds' flags ----------------------------------------------------------------------------
     json_out: Json = False,
+    threads: Threads = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:

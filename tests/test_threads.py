@@ -1,0 +1,50 @@
+"""Thread pools sized to the CPUs a process may use: affinity (taskset), OMP_NUM_THREADS, --threads."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+#: Sizes the pools as a command does, then reports what PyTorch and every BLAS/OpenMP pool got.
+PROBE = """
+import sys
+import numpy, torch
+from threadpoolctl import threadpool_info
+from audiokit.cli._common import _size_thread_pools
+_size_thread_pools(None if sys.argv[1] == '-' else int(sys.argv[1]))
+from audiokit.threads import available_cpus
+print(available_cpus(), torch.get_num_threads(), sorted({p['num_threads'] for p in threadpool_info()}))
+"""
+
+
+def probe(threads: str, *, prefix=(), env=None) -> str:
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                                                             "OPENBLAS_NUM_THREADS")} | (env or {})
+    r = subprocess.run([*prefix, sys.executable, "-c", PROBE, threads], capture_output=True, text=True, env=env,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+@pytest.mark.skipif(not shutil.which("taskset"), reason="needs taskset (util-linux)")
+def test_a_restricted_affinity_sizes_every_pool():
+    assert probe("-", prefix=("taskset", "-c", "0")) == "1 1 [1]"
+
+
+def test_omp_num_threads_is_taken_as_given():
+    assert probe("-", env={"OMP_NUM_THREADS": "1"}) == "1 1 [1]"
+
+
+def test_threads_flag_reaches_torch_and_blas():
+    assert probe("1").split(" ", 1)[1] == "1 [1]"
+
+
+def test_threads_on_the_command_line(cli, tmp_path):
+    res = cli("pitch", "--help")
+    assert "--threads" in res.stdout
+    for command in ("featurize", "train", "eval", "predict"):
+        assert "--threads N" in cli(command, "--help").stdout
+    res = cli("train", tmp_path / "missing.h5", "-o", tmp_path / "m.h5", "--threads", "0", expect=2)
+    assert "--threads" in res.stderr
