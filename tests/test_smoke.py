@@ -1,3 +1,5 @@
+import pytest
+
 from conftest import run
 
 
@@ -10,3 +12,36 @@ def test_help_and_version_do_not_import_heavy_modules():
     assert out == ""
     r = run(["--version"])
     assert r.returncode == 0 and r.stdout.decode().startswith("audiokit ")
+
+
+def _modules_after(argv, heavy=("torch", "torchvision", "sklearn")) -> list[str]:
+    """Run the CLI in a fresh interpreter and list which heavy packages it imported."""
+    import subprocess, sys
+    code = ("import sys\nfrom audiokit.cli import app\n"
+            f"try:\n    app({[str(a) for a in argv]!r}, prog_name='audiokit')\nexcept SystemExit as e:\n"
+            "    assert not e.code, e.code\n"
+            f"print(' '.join(m for m in {heavy!r} if m in sys.modules), file=sys.stderr)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return r.stderr.strip().splitlines()[-1].split() if r.stderr.strip() else []
+
+
+@pytest.mark.slow
+def test_each_kind_imports_only_its_own_library(tmp_path):
+    """predict with a KNN does not import PyTorch; with a Spec-ResNet it imports neither
+    scikit-learn nor torchvision."""
+    from conftest import TONE_CLASSES, make_tones
+
+    audio = make_tones(tmp_path / "tones", per_class=4, speakers=2)
+    one = next(audio.rglob("*.wav"))
+    mfcc, logmel = tmp_path / "m.h5", tmp_path / "l.h5"
+    assert len(TONE_CLASSES) >= 2
+    for args in (["featurize", audio, "-f", "mfcc-stats", "--sr", "8000", "-o", mfcc, "-q"],
+                 ["featurize", audio, "--sr", "8000", "--n-mels", "32", "--duration", "0.5", "-o", logmel, "-q"],
+                 ["train", mfcc, "--model", "knn", "--k", "1", "-o", tmp_path / "knn.h5", "-q"],
+                 ["train", logmel, "--model", "specresnet", "--epochs", "1", "--batch-size", "4", "-o",
+                  tmp_path / "cnn.h5", "-q"]):
+        run([str(a) for a in args]).check_returncode()
+    assert "torch" not in _modules_after(["predict", tmp_path / "knn.h5", one, "-q"])
+    deep = _modules_after(["predict", tmp_path / "cnn.h5", one, "-q"])
+    assert "torch" in deep and "sklearn" not in deep and "torchvision" not in deep
