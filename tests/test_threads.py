@@ -48,3 +48,14 @@ def test_threads_on_the_command_line(cli, tmp_path):
         assert "--threads N" in cli(command, "--help").stdout
     res = cli("train", tmp_path / "missing.h5", "-o", tmp_path / "m.h5", "--threads", "0", expect=2)
     assert "--threads" in res.stderr
+
+
+def test_openmp_waits_passively_unless_the_user_says_otherwise():
+    code = ("import os; from audiokit.cli._common import _size_thread_pools; _size_thread_pools(None); "
+            "print(os.environ['OMP_WAIT_POLICY'])")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env).stdout.strip()
+    assert out == "PASSIVE"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**env, "OMP_WAIT_POLICY": "ACTIVE"}).stdout.strip()
+    assert out == "ACTIVE"

@@ -165,6 +165,10 @@ def _size_thread_pools(threads: int | None) -> None:
     own defaults stand."""
     from audiokit.threads import available_cpus, set_threads
 
+    # OpenMP threads that wait for a partner descheduled by another job spin and burn its CPU: on 2
+    # cores a training beside another ran 5.4x slower with spinning waits (docs/shell.md, "Threads").
+    # Read when PyTorch loads its OpenMP, which the commands import after this.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if threads is None and available_cpus() >= (os.cpu_count() or 1):
         return
     n = set_threads(threads)
