@@ -23,12 +23,13 @@ CANONICAL = {
     "--verbose": {"--verbose", "-v"},
     "--seed": {"--seed"},
     "--skip-errors": {"--skip-errors"},
+    "--threads": {"--threads"},  # threads inside one process; --workers counts processes
 }
-SYNONYMS = {"--out", "--outfile", "--output-file", "--jobs", "--n-jobs", "--num-workers", "--nproc", "--threads",
+SYNONYMS = {"--out", "--outfile", "--output-file", "--jobs", "--n-jobs", "--num-workers", "--nproc",
             "--gpu", "--gpus", "--cuda", "--silent", "--debug", "--random-seed", "--random-state",
             "--ignore-errors", "--keep-going", "--json-output", "--as-json"}
 #: options whose help comes from audiokit/cli/_common.py and so must read the same everywhere
-SHARED_HELP = {"--workers", "--device", "--json", "--quiet", "--verbose", "--seed", "--skip-errors"}
+SHARED_HELP = {"--workers", "--device", "--json", "--quiet", "--verbose", "--seed", "--skip-errors", "--threads"}
 #: names that break the lower-case kebab rule on purpose: scikit-learn's own parameter name
 NAME_EXCEPTIONS = {"--C"}
 
