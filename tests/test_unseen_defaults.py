@@ -152,7 +152,7 @@ def test_a_class_left_without_training_items_falls_back_too(cli, tmp_path):
 def test_default_kind_follows_the_store_and_the_flags_given(cli, tmp_path, tones5):
     _, logmel, mfcc = tones5
     res, rep = train(cli, logmel, tmp_path / "d.h5", *QUICK, "--epochs", "1", "--val-split", "0")
-    assert rep["model"] == "specresnet" and rep["params"]["frontend"] == "item"
+    assert rep["model"] == "specresnet" and rep["params"]["frontend"] == "standardize"  # --normalize dataset
     assert first_line(res).startswith(
         f"specresnet (the default for 2-D logmel items; --model chooses another) on {N} items, 4 classes")
     res, rep = train(cli, mfcc, tmp_path / "v.h5")

@@ -121,8 +121,8 @@ def train(
         "--augment/--no-augment", help="deep: the default augmentation, SpecAugment and a ±10 % time shift "
                                        "(default on; flags given explicitly still apply).")] = None,
     normalize: Annotated[Optional[str], typer.Option(
-        "--normalize", help="deep: input normalisation: item (each item's own mean and std; default) | "
-                            "dataset (the training items' mean and std, the papers').")] = None,
+        "--normalize", help="deep: input normalisation: dataset (the training items' mean and std; "
+                            "default) | item (each item's own mean and std).")] = None,
     refit: Annotated[Optional[bool], typer.Option(
         "--refit/--no-refit", help="After validation or CV, train the saved model again on all training "
                                    "items (deep: for the validated runs' epochs), so it knows every group "

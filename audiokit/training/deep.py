@@ -74,7 +74,7 @@ def resolve_options(kind: str, options: dict) -> dict:
     """The full deep settings: given options over the kind's defaults (see :data:`DEFAULTS`)."""
     from audiokit.models.deep import default_stem
 
-    o = {**_kind_defaults(kind), **AUGMENT_DEFAULTS, "augment": True, "normalize": "item",
+    o = {**_kind_defaults(kind), **AUGMENT_DEFAULTS, "augment": True, "normalize": "dataset",
          "label_smoothing": 0.0, "class_weights": "none",
          "pretrained": "imagenet" if kind != "specresnet" else "none", "stem": default_stem(kind),
          "input_size": "auto", "amp": True, "compile": False, "workers": None}
