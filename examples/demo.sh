@@ -3,7 +3,7 @@
 #   1. generate a small labelled dataset: 4 instrument-like classes × 4 players, mixed sample
 #      rates and formats, with reverb, noise and level changes; and sung low/high notes of
 #      singers of six voice types (python -m audiokit.demo)
-#   2. featurize → train with the defaults (an SVM on MFCC statistics, a Spec-ResNet on log-mels,
+#   2. featurize → train with the defaults (logistic regression on MFCC statistics, a Spec-ResNet on log-mels,
 #      each validated on a held-out player and refit on all three) → eval on a player neither
 #      model has heard → predict that player's files
 #   3. pitch low.wav high.wav on one generated singer: f0, notes, range and voice type
@@ -30,7 +30,7 @@ grep -v '/player3_' "$out/files.txt" > "$out/train.txt"
 grep '/player3_' "$out/files.txt" > "$out/test.txt"
 echo "$(wc -l < "$out/train.txt") training files (players 0-2), $(wc -l < "$out/test.txt") test files (player 3)"
 
-step "2. featurize: MFCC statistics (for the SVM) and 1-second log-mels (for the Spec-ResNet); test sets --like the training sets"
+step "2. featurize: MFCC statistics (for the classic model) and 1-second log-mels (for the Spec-ResNet); test sets --like the training sets"
 groups=(--group-regex '^(player[0-9]+)_')
 audiokit featurize - -f mfcc-stats "${groups[@]}" -o "$out/mfcc-train.h5" < "$out/train.txt"
 audiokit featurize - --like "$out/mfcc-train.h5" "${groups[@]}" -o "$out/mfcc-test.h5" < "$out/test.txt"
@@ -38,14 +38,14 @@ audiokit featurize - --duration 1.0 "${groups[@]}" -o "$out/logmel-train.h5" < "
 audiokit featurize - --like "$out/logmel-train.h5" "${groups[@]}" -o "$out/logmel-test.h5" < "$out/test.txt"
 audiokit info "$out/logmel-train.h5"
 
-step "3. train with the defaults on MFCC statistics (an SVM)"
-audiokit train "$out/mfcc-train.h5" -o "$out/svm.h5"
+step "3. train with the defaults on MFCC statistics (logistic regression)"
+audiokit train "$out/mfcc-train.h5" -o "$out/logreg.h5"
 
 step "4. train with the defaults on log-mels (a Spec-ResNet from scratch: SpecAugment, time shifts, one-cycle)"
 audiokit train "$out/logmel-train.h5" --epochs "$EPOCHS" --device "$DEVICE" -q -o "$out/specresnet.h5"
 
 step "5. eval both on the unheard player"
-audiokit eval "$out/svm.h5" "$out/mfcc-test.h5"
+audiokit eval "$out/logreg.h5" "$out/mfcc-test.h5"
 audiokit eval "$out/specresnet.h5" "$out/logmel-test.h5" --device "$DEVICE" --plot "$out/confusion.png"
 
 step "6. predict the unheard player's files from the audio (first 8 rows of the CSV)"
@@ -57,4 +57,4 @@ low=$(find "$data/voices/baritone" -name '*_low.wav' | sort | head -1)
 audiokit pitch "$low" "${low%_low.wav}_high.wav"
 
 step "done"
-echo "files in $out/: stores (*.h5), models (svm.h5, specresnet.h5 + .report.json), confusion.png, predictions.csv"
+echo "files in $out/: stores (*.h5), models (logreg.h5, specresnet.h5 + .report.json), confusion.png, predictions.csv"

@@ -254,5 +254,5 @@ def test_store_from_stdin_and_model_to_stdout(tmp_path, store):
     r = run(f"cat {store} | audiokit train - -o - > {tmp_path}/d.h5", shell=True)
     assert r.returncode == 0, r.stderr
     d = load(str(tmp_path / "d.h5"))
-    assert d.kind == "svm" and d.training["trained_on"] == 64
-    assert b"svm (the default for mfcc-stats vectors; --model chooses another) on 64 items" in r.stderr
+    assert d.kind == "logreg" and d.training["trained_on"] == 64
+    assert b"logreg (the default for mfcc-stats vectors; --model chooses another) on 64 items" in r.stderr

@@ -156,8 +156,8 @@ def test_default_kind_follows_the_store_and_the_flags_given(cli, tmp_path, tones
     assert first_line(res).startswith(
         f"specresnet (the default for 2-D logmel items; --model chooses another) on {N} items, 4 classes")
     res, rep = train(cli, mfcc, tmp_path / "v.h5")
-    assert rep["model"] == "svm"
-    assert first_line(res).startswith(f"svm (the default for mfcc-stats vectors; --model chooses another) on {N} items")
+    assert rep["model"] == "logreg"
+    assert first_line(res).startswith(f"logreg (the default for mfcc-stats vectors; --model chooses another) on {N} items")
     for flags, kind in ((["--k", "3"], "knn"), (["--metric", "cosine"], "knn"), (["--hidden", "16"], "mlp")):
         res, rep = train(cli, mfcc, tmp_path / f"{kind}.h5", *flags)
         assert rep["model"] == kind

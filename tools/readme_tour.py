@@ -41,9 +41,9 @@ BLOCKS = [
         f"audiokit featurize - -f mfcc-stats {GROUPS} -o train.h5 < train.txt",
         f"audiokit featurize - --like train.h5 {GROUPS} -o test.h5 < test.txt",
         "audiokit info train.h5",
-        "audiokit train train.h5 -o svm.h5",
-        "audiokit eval svm.h5 test.h5",
-        "audiokit predict svm.h5 data/instruments/flute | head -4",
+        "audiokit train train.h5 -o lr.h5",
+        "audiokit eval lr.h5 test.h5",
+        "audiokit predict lr.h5 data/instruments/flute | head -4",
         "audiokit pitch data/voices/tenor/singer0_low.wav data/voices/tenor/singer0_high.wav",
     ]),
     ("A CNN on log-mel spectrograms of the same split, with the defaults (the Spec-ResNet from "

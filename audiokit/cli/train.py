@@ -30,7 +30,7 @@ Examples:
 
   audiokit train logmel.h5 -o cnn.h5       # the default for log-mels: specresnet, augmented, one-cycle,
                                            # validated on unseen groups, then refit on all of them
-  audiokit train mfcc.h5 -o svm.h5         # the default for vectors: SVM (RBF)
+  audiokit train mfcc.h5 -o lr.h5          # the default for vectors: logistic regression
   audiokit train mfcc.h5 -o knn.h5 --model knn              # KNN, k=8, 20 % group-aware validation
   audiokit train voices.h5 -o voice-knn.h5 --k 1..40 --plot k.png   # pick k by cross-validation
   audiokit train mfcc.h5 -o svm.h5 --model svm --C 10 --folds 5     # 5-fold CV, then refit on all
@@ -78,7 +78,7 @@ def train(
                                         metavar="MODEL")],
     model: Annotated[Optional[str], typer.Option(
         "--model", "-m", help="knn | svm | mlp | logreg (scikit-learn, CPU) or resnet18 | resnet34 | resnet50 | "
-                              "specresnet (PyTorch). Default: specresnet for log-mel/MFCC frames, svm for "
+                              "specresnet (PyTorch). Default: specresnet for log-mel/MFCC frames, logreg for "
                               "vectors (mfcc-stats), knn for f0-range.",
         show_default=False, autocompletion=complete_model_kinds, metavar="KIND")] = None,
     val_split: Annotated[Optional[float], typer.Option(

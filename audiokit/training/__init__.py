@@ -56,7 +56,7 @@ class TrainRun:
 
 
 #: The kind ``train`` uses for a store of vectors when none is given (docs/training.md, "Default kind").
-VECTOR_DEFAULT = "svm"
+VECTOR_DEFAULT = "logreg"
 #: ... and for a store of 2-D items (log-mel or MFCC frames).
 SPECTROGRAM_DEFAULT = "specresnet"
 
@@ -70,7 +70,7 @@ def default_kind(item_shape, feature_kind: str) -> tuple[str, str]:
     >>> default_kind((2,), "f0-range")
     ('knn', "the KNN paper's model for f0-range pairs")
     >>> default_kind((94,), "mfcc-stats")[0]
-    'svm'
+    'logreg'
     """
     if feature_kind == "f0-range":
         return "knn", "the KNN paper's model for f0-range pairs"
