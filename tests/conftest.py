@@ -126,3 +126,23 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+def pytest_configure(config):
+    """Before xdist starts its workers (``make test`` runs two): compile librosa's cached numba
+    functions once, in this one process. Two processes compiling the same
+    ``@guvectorize(cache=True)`` function at once can leave cache files that crash the next
+    process to load them (numba issue #10128: a segfault in ``librosa.pyin`` on a fresh venv)."""
+    if hasattr(config, "workerinput"):  # a worker: the controller has warmed the cache
+        return
+    import librosa
+
+    from audiokit.features import FeatureConfig, extract
+
+    sr = 16000
+    y = (0.5 * np.sin(2 * np.pi * 220 * np.arange(sr) / sr)).astype(np.float32)
+    librosa.pyin(y, fmin=50, fmax=1000, sr=sr, frame_length=1024)  # localmin, localmax
+    librosa.zero_crossings(y)
+    librosa.util.peak_pick(np.abs(y[:1000]), pre_max=3, post_max=3, pre_avg=3, post_avg=5, delta=0.1, wait=10)
+    for kind in ("logmel", "mfcc", "mfcc-stats"):
+        extract(FeatureConfig(kind=kind, sr=sr), y)
