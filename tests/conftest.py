@@ -133,6 +133,13 @@ def pytest_configure(config):
     functions once, in this one process. Two processes compiling the same
     ``@guvectorize(cache=True)`` function at once can leave cache files that crash the next
     process to load them (numba issue #10128: a segfault in ``librosa.pyin`` on a fresh venv)."""
+    import signal
+
+    # A process that starts with SIGINT ignored passes that on to every child, whose Python then
+    # never raises KeyboardInterrupt: the interrupt tests' children must see a real Ctrl-C. (xdist
+    # starts a worker that replaces a crashed one with SIGINT ignored.)
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if hasattr(config, "workerinput"):  # a worker: the controller has warmed the cache
         return
     import librosa
