@@ -39,6 +39,27 @@ def complete_feature_kinds() -> list[str]:
     return list(KINDS)
 
 
+def complete_stats() -> list[str]:
+    """``--stats`` of featurize."""
+    from audiokit.features import STATS
+
+    return list(STATS)
+
+
+def complete_pad_modes() -> list[str]:
+    """``--pad-mode`` of featurize."""
+    from audiokit.features import PAD_MODES
+
+    return list(PAD_MODES)
+
+
+def complete_crops() -> list[str]:
+    """``--crop`` of featurize."""
+    from audiokit.features import CROP_MODES
+
+    return list(CROP_MODES)
+
+
 def complete_pitch_methods() -> list[str]:
     """``--method`` of pitch and ``--f0-method`` of featurize."""
     from audiokit.pitch import METHODS

@@ -8,7 +8,8 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from audiokit.cli._common import (Threads, Quiet, SkipErrors, Verbose, Workers, choice, complete_feature_kinds,
+from audiokit.cli._common import (Threads, Quiet, SkipErrors, Verbose, Workers, choice, complete_crops,
+                                  complete_feature_kinds, complete_pad_modes, complete_stats,
                                   complete_pitch_methods, default_workers, guarded, log, progress)
 
 EPILOG = """\
@@ -51,27 +52,6 @@ under the output name.
 """
 
 
-def _complete_stats() -> list[str]:
-    """``--stats`` of featurize."""
-    from audiokit.features import STATS
-
-    return list(STATS)
-
-
-def _complete_pad_modes() -> list[str]:
-    """``--pad-mode`` of featurize."""
-    from audiokit.features import PAD_MODES
-
-    return list(PAD_MODES)
-
-
-def _complete_crops() -> list[str]:
-    """``--crop`` of featurize."""
-    from audiokit.features import CROP_MODES
-
-    return list(CROP_MODES)
-
-
 def register(app: typer.Typer) -> None:
     app.command("featurize", epilog=EPILOG, no_args_is_help=True)(featurize)
 
@@ -107,7 +87,7 @@ def featurize(
     fmax: Annotated[Optional[float], typer.Option("--fmax", help="Highest mel frequency (Hz; default sr/2).")] = None,
     n_mfcc: Annotated[int, typer.Option("--n-mfcc", help="MFCC coefficients (mfcc, mfcc-stats).")] = 20,
     stats: Annotated[Optional[str], typer.Option(
-        "--stats", show_default=False, autocompletion=_complete_stats,
+        "--stats", show_default=False, autocompletion=complete_stats,
         help="mfcc-stats: full (default; mean and std of the MFCCs, their deltas, spectral centroid, bandwidth, "
              "rolloff, flatness, 7 contrast bands, zero-crossing rate and RMS: 4*n_mfcc+26 numbers) | mfcc "
              "(mean and std of the MFCCs only: 2*n_mfcc).")] = None,
@@ -115,9 +95,9 @@ def featurize(
         "--duration", help="Fixed item length: seconds, or 'auto' (median file length). "
                            "Default: auto for logmel/mfcc, whole file for mfcc-stats.")] = None,
     pad_mode: Annotated[str, typer.Option("--pad-mode", help="Padding of short clips: constant (zeros) | edge.",
-                                          autocompletion=_complete_pad_modes)] = "constant",
+                                          autocompletion=complete_pad_modes)] = "constant",
     crop: Annotated[str, typer.Option("--crop", help="Which part of a long clip to keep: center | start.",
-                                      autocompletion=_complete_crops)] = "center",
+                                      autocompletion=complete_crops)] = "center",
     normalize: Annotated[bool, typer.Option("--normalize/--no-normalize",
                                             help="Peak-normalise each clip (x / max|x|) first.")] = True,
     top_db: Annotated[float, typer.Option("--top-db", help="logmel: dynamic range kept below the peak (dB).")] = 80.0,

@@ -146,6 +146,15 @@ def train(run: TrainRun, options: dict) -> dict:
         if run.plot:
             report["plot"] = run.plot
 
+    def refit(after: str):
+        """The saved model: fit again on every training item, and say so."""
+        _check_k(params, len(yr), name)
+        report["refit"] = {"items": int(len(yr)), "note": f"after {after} the saved model was refit on all "
+                                                          "training items"}
+        summary.append(f"refit on all {len(yr)} training items after {after} (--no-refit keeps the "
+                       + ("fold models as an ensemble)" if after == "cross-validation" else "validated model)"))
+        return fit(Xr, yr, params)
+
     # -- validation -------------------------------------------------------------------------------------
     if run.folds:
         scores, members = [], []
@@ -173,11 +182,7 @@ def train(run: TrainRun, options: dict) -> dict:
             summary.append(f"the saved model: the {len(members)} fold models as an ensemble (probabilities "
                            "averaged; --refit trains one model on all items instead)")
         else:
-            _check_k(params, len(yr), name)
-            model = fit(Xr, yr, params)
-            report["refit"] = {"items": int(len(yr)), "note": "after cross-validation the saved model was refit "
-                                                              "on all training items"}
-            summary.append(f"refit on all {len(yr)} training items after cross-validation")
+            model = refit("cross-validation")
     elif run.val_split:
         _check_k(params, len(tr), name)
         model = fit(Xr[tr], yr[tr], params)
@@ -192,11 +197,7 @@ def train(run: TrainRun, options: dict) -> dict:
         summary.append(f"{val['protocol']['text']}: accuracy {100 * val['accuracy']:.1f} %, "
                        f"macro-F1 {100 * val['macro_f1']:.1f} %")
         if run.refit is not False:
-            model = fit(Xr, yr, params)
-            report["refit"] = {"items": int(len(yr)), "note": "after validation the saved model was refit on "
-                                                              "all training items"}
-            summary.append(f"refit on all {len(yr)} training items: the saved model (--no-refit keeps the "
-                           "validated one)")
+            model = refit("validation")
     else:
         _check_k(params, len(yr), name)
         model = fit(Xr, yr, params)

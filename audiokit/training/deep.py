@@ -431,8 +431,10 @@ def _train(run: TrainRun, options: dict, dist, device) -> dict:
         yt = y[test]
         known = yt >= 0
         if members:  # the ensemble's mean probability
-            proba = np.mean([_softmax(predict_rows(m.net.to(device), bank, test[known], device=device, dtype=dtype))
-                             for m in members], axis=0)
+            from scipy.special import softmax
+
+            proba = np.mean([softmax(predict_rows(m.net.to(device), bank, test[known], device=device, dtype=dtype),
+                                     axis=1) for m in members], axis=0)
             for m in members:
                 m.net.cpu()
         else:
@@ -494,11 +496,6 @@ def _train(run: TrainRun, options: dict, dist, device) -> dict:
     if report_file:
         rep.write_report(run.output, report)
     return report
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    z = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return z / z.sum(axis=1, keepdims=True)
 
 
 def _member_path(ckpt_path: str | None, index: int) -> str | None:
