@@ -38,6 +38,32 @@ class UsageError(AudiokitError):
     exit_code = 2
 
 
+class ParameterError(UsageError):
+    """A bad value of a named parameter (exit status 2).
+
+    The library names the parameter as Python callers spell it (``lr must be positive``);
+    the CLI shows the command-line flag instead (``--lr must be positive``) through
+    :meth:`for_cli`, so library code never needs to know a flag.
+
+    >>> str(ParameterError("lr", "must be positive, got -1"))
+    'lr must be positive, got -1'
+    >>> ParameterError("weight_decay", "must be >= 0").for_cli()
+    '--weight-decay must be >= 0'
+    """
+
+    def __init__(self, param: str, reason: str, *, path: str | os.PathLike | None = None):
+        super().__init__(f"{param} {reason}", path=path)
+        self.param = param
+        self.detail = reason
+
+    def for_cli(self, flags: dict[str, str] | None = None) -> str:
+        """This error's line with the parameter shown as its flag (``flags`` maps names whose
+        flag is not ``--`` plus the name with dashes)."""
+        flag = (flags or {}).get(self.param) or "--" + self.param.replace("_", "-")
+        text = f"{flag} {self.detail}"
+        return str(AudiokitError(text, path=self.path))
+
+
 class AudioError(AudiokitError):
     """An audio file that cannot be used: unreadable, empty, non-finite, too short."""
 

@@ -16,7 +16,7 @@ from typing import Annotated, Iterable, Iterator, Optional, TypeVar
 
 import typer
 
-from audiokit.errors import AudiokitError
+from audiokit.errors import AudiokitError, ParameterError
 
 log = logging.getLogger("audiokit")
 T = TypeVar("T")
@@ -228,7 +228,7 @@ def guarded(fn):
         except AudiokitError as exc:
             if verbose:
                 traceback.print_exc()
-            _error_line(str(exc))
+            _error_line(exc.for_cli() if isinstance(exc, ParameterError) else str(exc))
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             _error_line("interrupted")
