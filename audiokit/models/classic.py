@@ -13,14 +13,17 @@ kind       arrays (besides ``scaler/mean``, ``scaler/scale``, ``scaler/var``)
 knn        ``fit_X`` (the standardised training matrix), ``fit_y`` (class indices); k, metric
            and weights in params. The estimator is rebuilt by ``fit`` on them (a KNN's fit only
            stores the data, so this is exact).
-svm        ``support``, ``support_vectors``, ``n_support``, ``dual_coef``, ``intercept``, the
-           libsvm-signed ``_dual_coef``/``_intercept``, Platt ``probA``/``probB``; kernel, C and
-           the resolved gamma in params.
+svm        ``support``, ``support_vectors``, ``n_support``, ``dual_coef``, ``intercept`` (and, for
+           older readers, the libsvm-signed ``_dual_coef``/``_intercept``, ``probA``/``probB``);
+           kernel, C and the resolved gamma in params. Reloaded as :class:`SVMDecision`, the
+           decision function computed from those arrays with numpy.
 mlp        ``coefs/0..L-1`` and ``intercepts/0..L-1`` (the weight matrices and biases).
 logreg     ``coef``, ``intercept``.
 =========  =====================================================================================
 
-A reloaded model's probabilities equal the original's bit for bit (tests/test_modelfile.py).
+Only public scikit-learn attributes and methods are read or set (tests/test_sklearn_layout.py).
+A reloaded model's probabilities equal the original's bit for bit, an SVM's to about 1e-12
+(tests/test_modelfile.py).
 
 Examples
 --------
@@ -223,7 +226,7 @@ class ClassicClassifier:
 
         with threadpool_limits(limits=1, user_api="openmp"):
             dist, idx = self.estimator.kneighbors(self._prepare(X))
-        names = np.asarray(self.class_names, dtype=object)[np.asarray(self.estimator._y)[idx]]
+        names = np.asarray(self.class_names, dtype=object)[self.fit_data["fit_y"][idx]]
         return dist, names
 
     # -- the model file --------------------------------------------------------------------------------
@@ -238,15 +241,23 @@ class ClassicClassifier:
         params["n_samples_seen"] = int(np.max(s.n_samples_seen_))
         e = self.estimator
         if self.kind == "knn":
-            arrays["fit_X"] = e._fit_X
-            arrays["fit_y"] = np.asarray(e.classes_, dtype=np.int64)[np.asarray(e._y)]
+            # scikit-learn keeps a KNN's training data private; fit() and from_modelfile keep a copy
+            data = getattr(self, "fit_data", None)
+            if data is None or len(data["fit_X"]) != e.n_samples_fit_:
+                raise AudiokitError("this knn model has no training matrix to save (fit it with classic.fit)")
+            arrays["fit_X"] = np.asarray(data["fit_X"], dtype=np.float64)
+            arrays["fit_y"] = np.asarray(data["fit_y"], dtype=np.int64)
         elif self.kind == "svm":
+            # libsvm's own signs (the public ones, negated for two classes) and the empty Platt
+            # parameters of an SVC without probability=True: older audiokit versions read them
+            sign = -1.0 if len(e.classes_) == 2 else 1.0
             arrays.update({"support": e.support_, "support_vectors": e.support_vectors_,
-                           "n_support": e._n_support, "dual_coef": e.dual_coef_, "intercept": e.intercept_,
-                           "_dual_coef": e._dual_coef_, "_intercept": e._intercept_,
-                           "probA": e._probA, "probB": e._probB, "class_weight": e.class_weight_,
-                           "fit_status": np.asarray(e.fit_status_), "shape_fit": np.asarray(e.shape_fit_)})
-            params["gamma_value"] = float(e._gamma)
+                           "n_support": np.asarray(e.n_support_, dtype=np.int32), "dual_coef": e.dual_coef_,
+                           "intercept": e.intercept_, "_dual_coef": sign * e.dual_coef_,
+                           "_intercept": sign * e.intercept_, "probA": np.empty(0), "probB": np.empty(0),  # no Platt
+                           "class_weight": e.class_weight_, "fit_status": np.asarray(e.fit_status_),
+                           "shape_fit": np.asarray(e.shape_fit_)})
+            params["gamma_value"] = _gamma_value(e)
         elif self.kind == "mlp":
             for i, (w, b) in enumerate(zip(e.coefs_, e.intercepts_)):
                 arrays[f"coefs/{i}"] = w
@@ -277,16 +288,21 @@ def fit(kind: str, X: np.ndarray, y: np.ndarray, *, class_names: Sequence[str], 
         raise UsageError(f"--k {p['k']} is more than the {len(X)} training items")
     scaler = StandardScaler().fit(X)
     est = make_estimator(kind, p, seed=seed)
+    Xs = scaler.transform(X)
+    if kind == "svm":
+        est.set_params(gamma=_resolve_gamma(p["gamma"], Xs))  # the number is then public, for saving
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        est.fit(scaler.transform(X), y)
+        est.fit(Xs, y)
     from sklearn.exceptions import ConvergenceWarning
 
     if any(issubclass(w.category, ConvergenceWarning) for w in caught):
         hint = {"mlp": "raise --max-iter or --alpha", "logreg": "raise --max-iter, or lower --C"}.get(kind, "raise --max-iter")
         logging.getLogger("audiokit").warning(f"{kind}: the optimiser did not converge in {p.get('max_iter')} "
                                               f"iterations ({hint})")
-    return ClassicClassifier(kind, class_names, feature_config, p, scaler, est)
+    m = ClassicClassifier(kind, class_names, feature_config, p, scaler, est)
+    m.fit_data = {"fit_X": Xs, "fit_y": y} if kind == "knn" else None
+    return m
 
 
 def from_modelfile(mf, *, device: str = "auto") -> ClassicClassifier:
@@ -303,9 +319,13 @@ def from_modelfile(mf, *, device: str = "auto") -> ClassicClassifier:
         base = {k: v for k, v in p.items() if k in DEFAULTS.get(mf.kind, {})}
         params = resolve_params(mf.kind, base)
         est = make_estimator(mf.kind, params)
+        fit_data = None
         if mf.kind == "knn":
-            est.fit(a["fit_X"], a["fit_y"])  # a KNN's fit stores the matrix: exact
+            fit_data = {"fit_X": np.asarray(a["fit_X"], dtype=np.float64),
+                        "fit_y": np.asarray(a["fit_y"], dtype=np.int64)}
+            est.fit(fit_data["fit_X"], fit_data["fit_y"])  # a KNN's fit stores the matrix: exact
         elif mf.kind == "svm":
+            est = SVMDecision(params["kernel"])
             _restore_svm(est, a, p, classes)
         elif mf.kind == "mlp":
             _restore_mlp(est, a, p, classes)
@@ -317,6 +337,7 @@ def from_modelfile(mf, *, device: str = "auto") -> ClassicClassifier:
             raise ModelFileError(f"not a classic model kind: {mf.kind!r}", path=mf.path or None)
         m = ClassicClassifier(mf.kind, mf.class_names, mf.feature_config, params, scaler, est,
                               training=mf.training, metrics=mf.metrics)
+        m.fit_data = fit_data
         fitted = np.asarray(est.classes_)
         if len(scaler.mean_) != scaler.n_features_in_ or classes.max(initial=-1) >= len(mf.class_names) \
                 or fitted.dtype.kind not in "iu" or fitted.min(initial=0) < 0 \
@@ -335,35 +356,139 @@ def from_modelfile(mf, *, device: str = "auto") -> ClassicClassifier:
         raise ModelFileError(f"broken {mf.kind} model ({what})", path=mf.path or None) from exc
 
 
+def _resolve_gamma(gamma, Xs: np.ndarray) -> float:
+    """The RBF width SVC derives from ``gamma`` on the matrix it is fitted on, as scikit-learn documents
+    it (``scale``: 1 / (n_features * X.var()), ``auto``: 1 / n_features); fitting with this number gives
+    the same model and leaves the value in the public ``gamma`` parameter."""
+    if gamma == "scale":
+        var = Xs.var()
+        return 1.0 / (Xs.shape[1] * var) if var != 0 else 1.0
+    if gamma == "auto":
+        return 1.0 / Xs.shape[1]
+    return float(gamma)
+
+
+def _gamma_value(e) -> float:
+    """A fitted SVC's (or :class:`SVMDecision`'s) resolved gamma, from public attributes only."""
+    g = e.gamma
+    if g == "auto":
+        return 1.0 / int(e.n_features_in_)
+    if isinstance(g, str):
+        raise AudiokitError(f"this svm model was fitted with gamma={g!r} outside classic.fit; its value is "
+                            "not public, so it cannot be saved")
+    return float(g)
+
+
+class SVMDecision:
+    """A fitted SVC rebuilt from its public arrays: ``decision_function`` as scikit-learn's SVC computes
+    it (one-vs-one libsvm decisions turned into one-vs-rest scores with its vote-plus-confidence rule),
+    and ``predict`` (libsvm's vote) computed with numpy. A real SVC cannot be rebuilt without setting its
+    private libsvm fields."""
+
+    def __init__(self, kernel: str, gamma: float = 1.0):
+        self.kernel = kernel
+        self.gamma = gamma
+
+    def _kernel(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[-1]} features, the svm expects {self.n_features_in_}")
+        if self.kernel == "linear":
+            return X @ self.support_vectors_.T
+        from scipy.spatial.distance import cdist
+
+        # differences, not |x|^2 + |s|^2 - 2x.s, as libsvm's dense kernel does
+        return np.exp(-self.gamma * cdist(X, self.support_vectors_, "sqeuclidean"))
+
+    def _ovo(self, X: np.ndarray) -> np.ndarray:
+        """libsvm's decision of each class pair (i, j), i < j, in scikit-learn's order; > 0 votes i."""
+        K = self._kernel(X)
+        n = len(self.classes_)
+        at = np.r_[0, np.cumsum(self.n_support_)]
+        rows = []
+        for i in range(n):
+            for j in range(i + 1, n):
+                si, sj = slice(at[i], at[i + 1]), slice(at[j], at[j + 1])
+                rows.append(K[:, si] @ self.dual_coef_[j - 1, si] + K[:, sj] @ self.dual_coef_[i, sj])
+        return np.stack(rows, axis=1) + self.intercept_
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        """``(n,)`` for two classes (> 0 means ``classes_[1]``), else ``(n, n_classes)`` one-vs-rest."""
+        if len(self.classes_) == 2:
+            # the public dual_coef_ and intercept_ of a two-class SVC are libsvm's negated
+            K = self._kernel(X)
+            return K @ self.dual_coef_[0] + self.intercept_[0]
+        dec = self._ovo(X)
+        return self._vote(dec, tie_to_first=True) + self._confidence(dec)
+
+    def _vote(self, dec: np.ndarray, *, tie_to_first: bool) -> np.ndarray:
+        # a decision of exactly 0 goes to i in scikit-learn's one-vs-rest scores, to j in libsvm's vote
+        wins = dec >= 0 if tie_to_first else dec > 0
+        n = len(self.classes_)
+        votes = np.zeros((len(dec), n))
+        k = 0
+        for i in range(n):
+            for j in range(i + 1, n):
+                votes[:, i] += wins[:, k]
+                votes[:, j] += ~wins[:, k]
+                k += 1
+        return votes
+
+    def _confidence(self, dec: np.ndarray) -> np.ndarray:
+        n = len(self.classes_)
+        conf = np.zeros((len(dec), n))
+        k = 0
+        for i in range(n):
+            for j in range(i + 1, n):
+                conf[:, i] += dec[:, k]
+                conf[:, j] -= dec[:, k]
+                k += 1
+        return conf / (3 * (np.abs(conf) + 1))  # into (-1/3, 1/3): breaks ties without changing votes
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """libsvm's prediction: the class with most one-vs-one votes (the first on ties)."""
+        if len(self.classes_) == 2:
+            return self.classes_[(self.decision_function(X) >= 0).astype(np.int64)]
+        return self.classes_[self._vote(self._ovo(X), tie_to_first=False).argmax(axis=1)]
+
+
 def _restore_svm(est, a: dict, p: dict, classes: np.ndarray) -> None:
-    """Set the fitted attributes ``SVC.predict_proba`` reads (scikit-learn's libsvm wrapper)."""
+    """Fill an :class:`SVMDecision` from the model file's public SVC arrays (files of every audiokit
+    version hold them; the libsvm-signed copies are not needed)."""
     est.classes_ = classes
-    est.support_ = a["support"].astype(np.int32)
-    est.support_vectors_ = a["support_vectors"]
-    est._n_support = a["n_support"].astype(np.int32)
-    est.dual_coef_, est._dual_coef_ = a["dual_coef"], a["_dual_coef"]
-    est.intercept_, est._intercept_ = a["intercept"], a["_intercept"]
-    est._probA, est._probB = a["probA"], a["probB"]
-    est.class_weight_ = a["class_weight"]
-    est.fit_status_ = int(a["fit_status"])
-    est.shape_fit_ = tuple(int(x) for x in a["shape_fit"])
-    est._gamma = float(p["gamma_value"])
-    est._sparse = False
+    est.support_ = np.asarray(a["support"], dtype=np.int32)
+    est.support_vectors_ = np.asarray(a["support_vectors"], dtype=np.float64)
+    est.n_support_ = np.asarray(a["n_support"], dtype=np.int32)
+    est.dual_coef_ = np.asarray(a["dual_coef"], dtype=np.float64)
+    est.intercept_ = np.asarray(a["intercept"], dtype=np.float64)
+    est.probA_ = np.asarray(a.get("probA", np.empty(0)), dtype=np.float64)
+    est.probB_ = np.asarray(a.get("probB", np.empty(0)), dtype=np.float64)
+    est.class_weight_ = np.asarray(a.get("class_weight", np.ones(len(classes))), dtype=np.float64)
+    est.fit_status_ = int(a.get("fit_status", 0))
+    est.shape_fit_ = tuple(int(x) for x in a.get("shape_fit", ()))
+    est.gamma = float(p["gamma_value"])
     est.n_features_in_ = int(p["n_features"])
+    n, s = len(classes), len(est.support_vectors_)
+    if est.support_vectors_.ndim != 2 or est.support_vectors_.shape[1] != est.n_features_in_ \
+            or est.n_support_.shape != (n,) or int(est.n_support_.sum()) != s or est.n_support_.min(initial=0) < 0 \
+            or est.dual_coef_.shape != (n - 1, s) or est.intercept_.shape != (n * (n - 1) // 2,):
+        raise ValueError("svm arrays disagree with each other in size")
 
 
 def _restore_mlp(est, a: dict, p: dict, classes: np.ndarray) -> None:
-    """Set the fitted attributes ``MLPClassifier.predict_proba`` reads: weights, biases, layer counts."""
-    from sklearn.preprocessing import LabelBinarizer
-
+    """Make ``est`` a fitted MLPClassifier with the file's weights: one public ``partial_fit`` step on a
+    dummy item sets up every fitted attribute for ``classes`` (output layer, label binarizer), then the
+    public ``coefs_`` and ``intercepts_`` are replaced by the stored ones."""
     n = int(p["n_layers"]) - 1
-    est.coefs_ = [a[f"coefs/{i}"] for i in range(n)]
-    est.intercepts_ = [a[f"intercepts/{i}"] for i in range(n)]
-    est.n_layers_ = int(p["n_layers"])
-    est.n_outputs_ = int(p["n_outputs"])
-    est.out_activation_ = str(p["out_activation"])
-    est.activation = str(p["activation"])
-    est.classes_ = classes
-    est._label_binarizer = LabelBinarizer().fit(classes)
-    est.n_features_in_ = int(p["n_features"])
+    coefs = [np.asarray(a[f"coefs/{i}"], dtype=np.float64) for i in range(n)]
+    intercepts = [np.asarray(a[f"intercepts/{i}"], dtype=np.float64) for i in range(n)]
+    est.set_params(activation=str(p["activation"]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.partial_fit(np.zeros((1, int(p["n_features"]))), classes[:1], classes=classes)
+    if est.n_layers_ != n + 1 or est.out_activation_ != str(p["out_activation"]) \
+            or [w.shape for w in est.coefs_] != [w.shape for w in coefs] \
+            or [b.shape for b in est.intercepts_] != [b.shape for b in intercepts]:
+        raise ValueError("mlp weights disagree with its layer sizes and classes")
+    est.coefs_, est.intercepts_ = coefs, intercepts
     est.n_iter_ = int(p.get("n_iter", 0))
