@@ -473,6 +473,8 @@ def _restore_svm(est, a: dict, p: dict, classes: np.ndarray) -> None:
             or est.n_support_.shape != (n,) or int(est.n_support_.sum()) != s or est.n_support_.min(initial=0) < 0 \
             or est.dual_coef_.shape != (n - 1, s) or est.intercept_.shape != (n * (n - 1) // 2,):
         raise ValueError("svm arrays disagree with each other in size")
+    if not (np.isfinite(est.gamma) and est.gamma >= 0):
+        raise ValueError(f"gamma_value must be a finite number >= 0, got {est.gamma}")
 
 
 def _restore_mlp(est, a: dict, p: dict, classes: np.ndarray) -> None:
