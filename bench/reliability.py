@@ -101,17 +101,18 @@ def stress(args) -> dict:
                                  stderr=subprocess.PIPE, start_new_session=True)
             if args.mode == "interrupt":
                 sig = (signal.SIGINT, signal.SIGTERM)[i % 2]
-                time.sleep(float(rng.uniform(0.0, 1.1 * span)))
+                delay = float(rng.uniform(0.0, 1.1 * span))
+                time.sleep(delay)
                 try:
                     os.killpg(p.pid, sig)
                 except ProcessLookupError:
                     pass
             else:  # SIGKILL one worker (the OOM killer's way) at a random moment of the pool's work
-                sig = signal.SIGKILL
+                sig, delay = signal.SIGKILL, 0.0
                 deadline = time.monotonic() + 60
                 while len(_children(p.pid)) < 2 and p.poll() is None and time.monotonic() < deadline:
                     time.sleep(0.01)
-                time.sleep(float(rng.uniform(0.0, 0.5 * span)))
+                time.sleep(float(rng.uniform(0.0, 0.25 * span)))
                 kids = _children(p.pid)
                 if kids:
                     os.kill(int(rng.choice(kids)), signal.SIGKILL)
@@ -130,7 +131,7 @@ def stress(args) -> dict:
             lines = err.strip().splitlines()
             if p.returncode in (1, 130) and (len(lines) != 1 or not lines[0].startswith("audiokit: error: ")):
                 counts["bad_error_line"] += 1
-                print(f"run {i} (exit {p.returncode}): {err}", file=sys.stderr)
+                print(f"run {i} (exit {p.returncode}, {sig.name} at {delay:.2f} s of {span:.2f}): {err}", file=sys.stderr)
             time.sleep(0.2)
             if _group_alive(p.pid):
                 counts["leftover_processes"] += 1

@@ -157,7 +157,8 @@ def _redeliver_interrupt(unraisable) -> None:
     """sys.unraisablehook: an interrupt raised while a finaliser ran (a ``__del__``, a weakref
     callback) is swallowed by Python and the run would go on. Send the signal again a moment
     later (os.kill from a timer thread), once the finaliser has returned; should it land in one
-    again, this hook runs again."""
+    again, this hook runs again. Once interrupted, other finaliser errors are not reported: they
+    come from objects the interrupt left half-built (llvmlite's, seen under stress)."""
     sig = _LAST_SIGNAL or signal.SIGINT
     if (issubclass(unraisable.exc_type, KeyboardInterrupt) and os.getpid() == _COMMAND_PID
             and callable(signal.getsignal(sig))):
@@ -167,7 +168,8 @@ def _redeliver_interrupt(unraisable) -> None:
         timer.daemon = True
         timer.start()
         return
-    sys.__unraisablehook__(unraisable)
+    if _LAST_SIGNAL is None or os.getpid() != _COMMAND_PID:
+        sys.__unraisablehook__(unraisable)
 
 
 def _size_thread_pools(threads: int | None) -> None:
