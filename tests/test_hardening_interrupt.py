@@ -508,6 +508,51 @@ def test_ctrl_c_around_the_command_is_quiet(when):
         assert p.stdout == ("" if when == "before" else "done\n")
 
 
+IN_A_FINALISER = r"""
+import os, signal, sys, time
+import typer
+import audiokit.cli
+from audiokit.cli._common import guarded
+
+class Finaliser:
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while a finaliser runs
+        for _ in range(100000):  # the handler raises here, where Python swallows it
+            pass
+
+class HalfBuilt:  # its __init__ never ran to the end: __del__ fails once the interrupt unwinds it
+    def __del__(self):
+        self._owned
+
+@guarded
+def command(quiet=False, verbose=False):
+    debris = HalfBuilt()
+    Finaliser()
+    end = time.monotonic() + 20
+    while time.monotonic() < end:
+        time.sleep(0.01)
+    print("not interrupted")
+
+def app(**kwargs):
+    try:
+        command()
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+
+audiokit.cli.app = app
+audiokit.cli.main()
+"""
+
+
+def test_ctrl_c_in_a_finaliser_still_stops_the_command():
+    """Python swallows a KeyboardInterrupt raised in a ``__del__`` ("Exception ignored"); the
+    interrupt is delivered again once the finaliser has returned, so the run stops with 130, and
+    a finaliser failing on what the interrupt left half-built prints nothing."""
+    p = subprocess.run([sys.executable, "-c", IN_A_FINALISER], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 130 and p.stdout == "", (p.returncode, p.stdout, p.stderr)
+    assert p.stderr == "audiokit: error: interrupted\n", p.stderr
+
+
 # -- a full disk -----------------------------------------------------------------------------------
 
 @pytest.fixture

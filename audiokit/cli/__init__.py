@@ -84,10 +84,7 @@ def main() -> None:
     """Console-script entry point.
 
     A reader that went away downstream (``audiokit … | head -1``) ends the command quietly with
-    exit 0, wherever the write failed: inside a command (:func:`guarded`), in click's own output
-    (``--help``, ``--version``: click exits 1 and wraps stdout), in a rich Console (rich points
-    stdout at /dev/null and exits 1), or in the final flush of buffered output at exit (which
-    Python would report as "Exception ignored … BrokenPipeError", exit 120).
+    exit 0, wherever the write failed (docs/reliability.md lists the places).
     """
     import os
     import sys
@@ -98,15 +95,18 @@ def main() -> None:
             app(prog_name="audiokit")
             code = 0
         except SystemExit as exc:
-            code = exc.code
+            # click (--help, --version) and rich exit 1 when a write to stdout met a closed pipe
+            code = 0 if _closed_pipe(exc.__context__) else exc.code
+        except BrokenPipeError:
+            code = 0
         finally:
             _default_signals()
     except KeyboardInterrupt:  # Ctrl-C while typer builds the command (before guarded()), or just after it
         _default_signals()
         sys.stderr.write("audiokit: error: interrupted\n")
         code = 130
-    if type(sys.stdout).__name__ == "PacifyFlushWrapper" or (not stdout_was_devnull and _is_devnull(1)):
-        code = 0  # the failed write was to a closed pipe on stdout, nothing else
+    if not stdout_was_devnull and _is_devnull(1):
+        code = 0  # stdout was pointed at /dev/null after a write to it met a closed pipe
     try:
         sys.stdout.flush()
     except BrokenPipeError:
@@ -115,8 +115,8 @@ def main() -> None:
         pass
     store = sys.modules.get("audiokit.store")
     if store is not None and getattr(store, "HDF5_WRITE_FAILED", False):
-        # libhdf5 crashes closing a file whose write failed (a full disk), also in the
-        # interpreter's teardown: the error is reported and the temporary file removed, so end here.
+        # libhdf5 crashes closing a file whose write failed, also in the interpreter's teardown:
+        # the error is reported and the temporary file removed, so end here.
         try:
             sys.stderr.flush()
         except Exception:
@@ -125,10 +125,16 @@ def main() -> None:
     sys.exit(code)
 
 
+def _closed_pipe(exc: BaseException | None) -> bool:
+    """Whether ``exc`` is a write to a pipe whose reader has gone (EPIPE)."""
+    import errno
+
+    return isinstance(exc, OSError) and exc.errno == errno.EPIPE
+
+
 def _default_signals() -> None:
-    """The command has ended (its output is complete or cleaned up): from here a Ctrl-C or SIGTERM
-    ends the process quietly by the signal's default action, as it would a C tool, instead of
-    raising KeyboardInterrupt in the exit code below or in the interpreter's teardown."""
+    """The command has ended (its output complete or cleaned up): from here a Ctrl-C or SIGTERM
+    ends the process by the signal's default action, as it would a C tool, not by a traceback."""
     import signal
 
     from audiokit.cli._common import _raise_interrupt

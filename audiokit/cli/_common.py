@@ -140,44 +140,36 @@ def progress(items: Iterable[T], *, total: int | None, desc: str, unit: str = "f
 
 
 _COMMAND_PID = os.getpid()
+_LAST_SIGNAL: int | None = None  # the signal behind the last KeyboardInterrupt raised here
 
 
 def _raise_interrupt(signum, frame):
+    """SIGINT/SIGTERM: KeyboardInterrupt in the main thread; guarded() turns it into exit 130."""
     if os.getpid() != _COMMAND_PID:
-        # A child forked by the command (a pool worker) that has not installed its own handler
-        # yet: end quietly instead of printing a KeyboardInterrupt traceback from the child.
+        # A just-forked worker that has not set its own handlers yet: end quietly, no traceback.
         os._exit(128 + signum)
+    global _LAST_SIGNAL
+    _LAST_SIGNAL = signum
     raise KeyboardInterrupt
 
 
 def _redeliver_interrupt(unraisable) -> None:
-    """sys.unraisablehook: a Ctrl-C/SIGTERM that lands in a finaliser (a ``__del__`` or a
-    weakref callback, e.g. llvmlite's) is swallowed there by Python with an "Exception ignored
-    ... KeyboardInterrupt" traceback, and the run goes on as if never interrupted. Deliver it
-    again once the hook has returned, so the main thread raises it outside the finaliser and
-    the error boundary turns it into exit 130.
+    """sys.unraisablehook: an interrupt raised while a finaliser ran (a ``__del__``, a weakref
+    callback) is swallowed by Python and the run would go on. Send the signal again a moment
+    later (os.kill from a timer thread), once the finaliser has returned; should it land in one
+    again, this hook runs again. Once interrupted, other finaliser errors are not reported: they
+    come from objects the interrupt left half-built (llvmlite's, seen under stress)."""
+    sig = _LAST_SIGNAL or signal.SIGINT
+    if (issubclass(unraisable.exc_type, KeyboardInterrupt) and os.getpid() == _COMMAND_PID
+            and callable(signal.getsignal(sig))):
+        import threading
 
-    Re-tripping the signal from the hook itself would be handled at the hook's next bytecode
-    check and swallowed again, so a helper thread trips it only after the hook's last
-    statement (a plain store: no bytecode after it lets another thread take the GIL)."""
-    if issubclass(unraisable.exc_type, KeyboardInterrupt) and os.getpid() == _COMMAND_PID:
-        sig = next((s for s in (signal.SIGINT, signal.SIGTERM) if callable(signal.getsignal(s))), None)
-        if sig is not None:
-            import _thread
-            import threading
-            import time
-
-            returned = [False]
-
-            def redeliver():
-                while not returned[0]:
-                    time.sleep(0.001)
-                _thread.interrupt_main(sig)  # that signal's handler raises KeyboardInterrupt
-
-            threading.Thread(target=redeliver, name="audiokit-interrupt", daemon=True).start()
-            returned[0] = True
-            return
-    sys.__unraisablehook__(unraisable)
+        timer = threading.Timer(0.01, os.kill, (os.getpid(), sig))
+        timer.daemon = True
+        timer.start()
+        return
+    if _LAST_SIGNAL is None or os.getpid() != _COMMAND_PID:
+        sys.__unraisablehook__(unraisable)
 
 
 def _size_thread_pools(threads: int | None) -> None:
@@ -214,10 +206,7 @@ def guarded(fn):
             global _COMMAND_PID
             _COMMAND_PID = os.getpid()
             signal.signal(signal.SIGTERM, _raise_interrupt)
-            # Ctrl-C too: Python's own SIGINT handler raises KeyboardInterrupt in a pool worker
-            # forked a moment before, inside threading's after-fork hook, where Python prints an
-            # "Exception ignored" traceback (CI, tests/test_hardening_interrupt.py). Ours ends such a
-            # child quietly and raises KeyboardInterrupt in the command's own process as before.
+            # Ctrl-C too, so that a worker forked a moment before ends quietly (docs/reliability.md).
             if signal.getsignal(signal.SIGINT) in (signal.default_int_handler, signal.SIG_DFL):
                 signal.signal(signal.SIGINT, _raise_interrupt)
             sys.unraisablehook = _redeliver_interrupt

@@ -6,6 +6,7 @@ store written with ``--workers 8`` is identical to one written with ``--workers 
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import signal
@@ -52,78 +53,54 @@ def _one(cfg: FeatureConfig, index: int, item: Item, windows: bool = False) -> R
         return Result(index, item, None, float("nan"), f"{type(exc).__name__}: {exc}", item.path)
 
 
-_CFG: FeatureConfig | None = None
-
-
-def _die_on_sigterm(signum, frame):
-    """A waiting worker's SIGTERM: give back any queue lock this process holds, then exit.
-
-    An idle pool worker waits for its next job *holding* the task queue's read lock. Killed
-    there by the default action (a SIGTERM to the whole process group, as ``timeout``,
-    ``kill -TERM -PGID`` and batch schedulers send), it never releases it, and the parent's
-    ``Pool.terminate()`` then waits for that lock forever: featurize and predict hung instead
-    of exiting 130 (tests/test_hardening_interrupt.py). Exit is ``os._exit``, which no
-    ``except`` or finaliser can swallow.
-    """
-    f = frame
-    while f is not None:
-        owner = f.f_locals.get("self")
-        for attr in ("_rlock", "_wlock"):
-            lock = getattr(owner, attr, None)
-            sem = getattr(lock, "_semlock", None)
-            try:
-                if sem is not None and sem._is_mine():
-                    lock.release()
-            except Exception:
-                pass
-        f = f.f_back
-    os._exit(128 + signum)
-
-
 def _die_with_parent() -> None:
-    """Linux: SIGTERM this worker when the parent dies (``kill -9`` of featurize or predict), so
-    no orphan keeps decoding and then prints a BrokenPipeError traceback on the user's terminal.
-
-    SIGTERM, not SIGKILL: the signal also comes when the parent *thread* that forked the worker
-    ends (the pool's own thread forks replacement workers), and SIGTERM lets a waiting worker
-    give back the queue lock first (:func:`_die_on_sigterm`).
-    """
+    """Linux: the kernel kills this worker when its parent dies (``kill -9`` of featurize or
+    predict), so no orphan keeps decoding. Elsewhere an orphan ends at its next write."""
     try:
         import ctypes
 
         PR_SET_PDEATHSIG = 1
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    except Exception:  # not Linux, or no prctl: orphans end at their next write, as before
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except Exception:  # not Linux, or no prctl
         pass
 
 
-def _init_worker(cfg: FeatureConfig) -> None:
-    global _CFG
-    _CFG = cfg
-    # The parent handles Ctrl-C/SIGTERM and tears the pool down; workers must not print tracebacks.
+def _serve(conn, cfg: FeatureConfig, parent: int) -> None:
+    """A worker: featurize the chunks of jobs that arrive on ``conn`` until ``None`` or EOF."""
+    # The parent alone turns Ctrl-C/SIGTERM into exit 130; a worker ignores Ctrl-C and dies at
+    # once on SIGTERM (the default action), as it holds nothing to clean up.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # While waiting for a job, SIGTERM releases the queue lock before exiting (see _die_on_sigterm);
-    # while computing one, it kills at once (the default), as a job may sit in C code for long.
-    signal.signal(signal.SIGTERM, _die_on_sigterm)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _die_with_parent()
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        return
     try:  # forked from a parent already limited to one BLAS thread; make sure of it
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(limits=1, user_api="blas")
     except ImportError:
         pass
-
-
-def _work(job: tuple[int, Item, bool]) -> Result:
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # computing: no queue lock held, die at once
     try:
-        return _one(_CFG, *job)
-    finally:
-        signal.signal(signal.SIGTERM, _die_on_sigterm)
+        while (chunk := conn.recv()) is not None:
+            conn.send([_one(cfg, *job) for job in chunk])
+    except (EOFError, OSError):  # the parent has gone: nobody to answer
+        pass
 
 
-def _work_chunk(chunk: list) -> list[Result]:
-    return [_work(job) for job in chunk]
+class _Worker:
+    """A worker process with a pipe of its own. Workers share no queue and no lock, so one that is
+    killed at any moment (OOM killer, SIGTERM to the group) cannot block the others or the parent."""
+
+    def __init__(self, ctx, cfg: FeatureConfig):
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_serve, args=(child, cfg, os.getpid()), daemon=True)
+        self.proc.start()
+        child.close()  # EOF on ``conn`` once the worker is gone
+        self.pending: collections.deque[int] = collections.deque()  # chunk numbers sent, unanswered
+
+
+#: Chunks handed to each worker ahead of time (one computing, one waiting in its pipe: no idle gap).
+_AHEAD = 2
 
 
 def featurize_items(cfg: FeatureConfig, items: Sequence[Item], *, workers: int = 1,
@@ -133,6 +110,8 @@ def featurize_items(cfg: FeatureConfig, items: Sequence[Item], *, workers: int =
     Failures are results with ``error`` set, never exceptions, so the caller decides
     whether to stop (the default) or to skip (``--skip-errors``). ``windows=True`` (predict)
     gives each file's :func:`~audiokit.features.extract_windows` stack ``(W, *item_shape)``.
+    A worker killed from outside fails the run with an :class:`AudiokitError` (killed by
+    SIGINT or SIGTERM: ``KeyboardInterrupt``, as the whole group was interrupted).
     """
     jobs = [(i, it, windows) for i, it in enumerate(items)]
     with _one_blas_thread():
@@ -141,119 +120,88 @@ def featurize_items(cfg: FeatureConfig, items: Sequence[Item], *, workers: int =
                 yield _one(cfg, *job)
             return
         import multiprocessing as mp
+        from multiprocessing.connection import wait
 
+        size = max(1, min(chunksize, len(jobs) // (4 * workers) or 1))
+        chunks = [jobs[k:k + size] for k in range(0, len(jobs), size)]
         _warm_up(cfg)
         ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
-        before = set(mp.active_children())
-        pool = ctx.Pool(min(workers, len(jobs)), initializer=_init_worker, initargs=(cfg,))
+        pool: list[_Worker] = []
+        finished = False
         try:
-            started = [p for p in mp.active_children() if p not in before]
-            # Jobs go out in chunks made here, one chunk per task: Pool.imap with chunksize > 1
-            # returns a plain generator, which has no next(timeout) to check on the workers with.
-            size = max(1, min(chunksize, len(jobs) // (4 * workers) or 1))
-            chunks = [jobs[k:k + size] for k in range(0, len(jobs), size)]
-            results = pool.imap(_work_chunk, chunks)
-            done = 0
-            while True:
-                try:
-                    chunk = results.next(timeout=1.0)
-                except StopIteration:
-                    break
-                except mp.TimeoutError:
-                    err = _dead_worker(started, items, done)
-                    if err is not None:
-                        _abandon(pool, before)
-                        pool = None  # abandoned: Pool.terminate() could wait for ever on its locks
-                        raise err
-                    continue
-                for r in chunk:
-                    done += 1
-                    yield r
-            # A finished run: the workers leave on the pool's end-of-work sentinels.
-            pool.close()
-            _join(pool, started, before)
-            pool = None
+            for _ in range(min(workers, len(chunks))):
+                pool.append(_Worker(ctx, cfg))
+            by_handle = {w.conn: w for w in pool} | {w.proc.sentinel: w for w in pool}
+            sent = nxt = 0  # chunks handed out; the next chunk to yield
+            ready: dict[int, list[Result]] = {}  # chunks back early, waiting for their turn
+            window = 4 * len(pool)  # bounds ``ready``: no chunk is sent this far ahead of ``nxt``
+
+            def stopped(w: _Worker) -> BaseException:
+                first_job = chunks[w.pending[0] if w.pending else min(nxt, len(chunks) - 1)][0]
+                return _worker_stopped(w, first_job[1].path)
+
+            while nxt < len(chunks):
+                for w in pool:
+                    while len(w.pending) < _AHEAD and sent < min(len(chunks), nxt + window):
+                        try:
+                            w.conn.send(chunks[sent])
+                        except OSError:
+                            raise stopped(w) from None
+                        w.pending.append(sent)
+                        sent += 1
+                handles = [w.conn for w in pool if w.pending] + [w.proc.sentinel for w in pool]
+                for h in wait(handles):
+                    w = by_handle[h]
+                    if h is not w.conn:
+                        raise stopped(w)  # a worker only ends when told to, so it was killed
+                    try:
+                        ready[w.pending.popleft()] = w.conn.recv()
+                    except (EOFError, OSError):  # killed in the middle of sending its results
+                        raise stopped(w) from None
+                while nxt in ready:
+                    yield from ready.pop(nxt)
+                    nxt += 1
+            finished = True
         finally:
-            if pool is not None:
-                # An aborted run (a bad file without --skip-errors, Ctrl-C, SIGTERM): kill the
-                # workers outright. Pool.terminate() SIGTERMs them and waits, and an idle worker
-                # with library threads may take the signal on another thread, where Python's
-                # handler never wakes its main thread from the queue's semaphore: featurize hung
-                # in 4 of 140 runs stopping at a bad file (tests/test_hardening_corpus.py). The
-                # workers hold nothing to clean up (they only read and compute).
-                _abandon(pool, before)
+            _stop(pool, gently=finished)
 
 
-def _dead_worker(started: list, items: Sequence[Item], done: int) -> AudiokitError | None:
-    """The error to stop with when a worker died in the middle of a job (None: all alive).
-
-    multiprocessing.Pool replaces a worker killed from outside (the kernel's OOM killer on a
-    long file, a ``kill -9``) but never hands back the job it was doing, so the ordered results
-    would wait for it for ever (tests/test_hardening_interrupt.py). Workers only ever end when
-    the pool ends, so any of them gone now was killed. The caller then abandons the pool
-    (:func:`_abandon`): ``Pool.terminate()`` takes queue locks the killed worker may hold.
-    """
-    dead = [p for p in started if p.exitcode is not None]
-    if not dead:
-        return None
-    code = dead[0].exitcode
-    how = f"signal {-code}" if code < 0 else f"exit status {code}"
-    hint = ", out of memory?" if code == -9 else ""
+def _worker_stopped(w: _Worker, path: str) -> BaseException:
+    """The exception to end the run with when worker ``w`` died in the middle of it."""
+    w.proc.join(timeout=1.0)
+    code = w.proc.exitcode
+    if code in (-signal.SIGINT, -signal.SIGTERM):  # the group was interrupted: the parent's signal is due too
+        return KeyboardInterrupt()
+    how = "an unknown cause" if code is None else (f"signal {-code}" if code < 0 else f"exit status {code}")
+    hint = ", out of memory?" if code == -signal.SIGKILL else ""
     return AudiokitError(f"a worker process was killed ({how}{hint}) while featurizing this file or a later "
-                         "one", path=items[min(done, len(items) - 1)].path)
+                         "one", path=path)
 
 
-def _join(pool, started: list, before: set) -> None:
-    """``pool.join()`` after ``close()``, unless a worker was killed after handing back its last
-    result: the others may then never get their end-of-work sentinel (the dead one can hold the
-    queue's lock), and join() would wait for ever; the pool is abandoned instead."""
-    import time
-
-    while any(p.exitcode is None for p in started):
-        if any(p.exitcode not in (None, 0) for p in started):
-            break
-        time.sleep(0.02)
-    if any(p.exitcode != 0 for p in started):
-        _abandon(pool, before)
-    else:
-        pool.join()
-
-
-def _abandon(pool, before: set) -> None:
-    """Stop a pool that lost a worker or whose run was aborted: no more replacements, every worker
-    killed (SIGKILL), and its exit-time clean-up (Pool.terminate, which may wait for ever) cancelled.
-    The pool's three handler threads in this process stay blocked (daemon threads, gone at exit).
-    Uses two Pool internals, there since Python 3.8; where they are missing it falls back to
-    Pool.terminate()."""
-    import multiprocessing as mp
-    import multiprocessing.pool as mpp
-
-    handler = getattr(pool, "_worker_handler", None)
-    finalizer = getattr(pool, "_terminate", None)
-    if handler is None or not hasattr(finalizer, "cancel"):
-        pool.terminate()
-        return
-    handler._state = mpp.TERMINATE  # stop replacing workers
-    for _ in range(50):  # a replacement may have been forked just now: kill until none is left
-        mine = [p for p in mp.active_children() if p not in before]
-        if not mine:
-            break
-        for p in mine:
-            p.kill()
-        for p in mine:
-            p.join(timeout=1.0)
-    finalizer.cancel()
+def _stop(pool: list[_Worker], *, gently: bool) -> None:
+    """End the workers: told to leave after a finished run, killed (SIGKILL) after an aborted one
+    (a bad file, Ctrl-C, a killed worker); they only read and compute, so nothing is lost."""
+    for w in pool:
+        if gently:
+            try:
+                w.conn.send(None)
+            except OSError:
+                pass
+        else:
+            w.proc.kill()
+    for w in pool:
+        w.proc.join(timeout=5.0 if gently else None)
+        if w.proc.exitcode is None:
+            w.proc.kill()
+            w.proc.join()
+        w.conn.close()
 
 
 @contextlib.contextmanager
 def _one_blas_thread():
-    """Run BLAS (numpy's matrix products) on one thread while featurizing.
-
-    The work is already parallel across files; a multi-threaded BLAS in each process only
-    oversubscribes the cores (on the 2-core benchmark machine it made featurizing 2× slower,
-    even with one worker: see docs/benchmarks.md). threadpoolctl comes with scikit-learn, a
-    dependency; without it nothing changes.
-    """
+    """Run BLAS on one thread while featurizing: the work is already parallel across files, and a
+    multi-threaded BLAS per process only oversubscribes the cores (docs/benchmarks.md).
+    threadpoolctl comes with scikit-learn; without it nothing changes."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
