@@ -233,17 +233,12 @@ def _write_default(path: str | None = None) -> str:
     """Regenerate voice_types.json from :func:`build_reference` (for maintainers)."""
     import os
 
-    from audiokit.store import AtomicTarget
+    from audiokit.io import atomic_output
 
     target = path or os.path.join(os.path.dirname(__file__), MODEL_FILE)
-    out = AtomicTarget(target)
-    try:
+    with atomic_output(target) as out:
         with open(out.file, "w", encoding="utf-8") as f:
             f.write(_dumps(build_reference()))
-        out.commit()
-    except BaseException:
-        out.abort()
-        raise
     return target
 
 
