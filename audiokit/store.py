@@ -33,7 +33,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from audiokit import __version__
-from audiokit.errors import StoreError, UsageError, os_reason
+from audiokit.errors import ParameterError, StoreError, UsageError, os_reason
 from audiokit.features import FeatureConfig
 # AtomicTarget, spool, spool_stdin, SPOOL_BYTES, open_h5 and h5_text moved to audiokit.io; the names
 # stay importable from here for the modules that have not moved to audiokit.io yet.
@@ -307,8 +307,8 @@ class StoreWriter:
         x = np.asarray(features, dtype=np.float32)
         key = (_to_text(path), _to_text(path2) if path2 is not None else "")
         if key in self._seen:
-            raise StoreError("is already in the store (the same input twice: check --append, --merge "
-                             "and overlapping inputs)", path=path)
+            raise StoreError("is already in the store (the same input twice: check the store appended to, "
+                             "the stores merged and overlapping inputs)", path=path)
         if not np.isfinite(x).all():
             raise StoreError("features contain NaN or infinite values", path=path)
         try:
@@ -664,7 +664,7 @@ def merge(sources: Sequence[str], target: str, *, stdout=None, chunk: int = 256)
     (:func:`labelling`) are refused.
     """
     if len(sources) < 1:
-        raise UsageError("--merge needs at least one store")
+        raise ParameterError("sources", "must name at least one store")
     stores = []
     try:
         for src in sources:
