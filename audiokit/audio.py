@@ -346,7 +346,7 @@ def _blocks(f, blocksize: int, frames: int = -1) -> Iterator[np.ndarray]:
 
     Not ``SoundFile.blocks``: when the decoder delivers fewer frames than the header claims (a
     truncated or damaged MP3), that yields its whole block buffer anyway, uninitialised memory
-    included (found by tests/test_fuzz.py). ``read`` returns only what was decoded.
+    included. ``read`` returns only what was decoded.
     """
     left = frames
     while left != 0:

@@ -239,18 +239,14 @@ def save_figure(fig, path: str) -> None:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    from audiokit.store import AtomicTarget
+    from audiokit.io import atomic_output
 
     for ax in fig.axes:
         xs = [np.asarray(line.get_xdata(), dtype=float) for line in ax.get_lines()]
         if xs and all(x.size and np.all(np.isfinite(x)) and np.all(x == np.round(x)) for x in xs):
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    target = AtomicTarget(path)
     try:
-        fig.savefig(target.file, format="png")
-        target.commit()
-    except BaseException:
-        target.abort()
-        raise
+        with atomic_output(path) as target:
+            fig.savefig(target.file, format="png")
     finally:
         plt.close(fig)

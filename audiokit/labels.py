@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from audiokit.errors import AudiokitError, UsageError
+from audiokit.errors import AudiokitError, ParameterError, UsageError
 
 LABEL_SOURCES = ("dir", "regex", "manifest", "none")
 
@@ -43,15 +43,17 @@ class Item:
     index: int | None = None
 
 
-def compile_regex(pattern: str | None, flag: str) -> re.Pattern | None:
+def compile_regex(pattern: str | None, param: str) -> re.Pattern | None:
+    """``pattern`` compiled; a :class:`ParameterError` naming ``param`` when it is invalid or has
+    no capture group."""
     if pattern is None:
         return None
     try:
         rx = re.compile(pattern)
     except (re.error, OverflowError, RecursionError) as exc:  # "a{99999999999}" overflows, not re.error
-        raise UsageError(f"{flag}: invalid regular expression '{pattern}' ({exc})") from exc
+        raise ParameterError(param, f"is not a valid regular expression: '{pattern}' ({exc})") from exc
     if rx.groups < 1:
-        raise UsageError(f"{flag}: the regular expression needs a capture group, e.g. '^(\\d+)_'")
+        raise ParameterError(param, "needs a capture group, e.g. '^(\\d+)_'")
     return rx
 
 
@@ -76,22 +78,22 @@ def parse_label_map(spec: str | None) -> dict[str, str] | None:
             with open(spec, encoding="utf-8") as f:
                 entries = [ln.strip() for ln in f if ln.strip() and not ln.lstrip().startswith("#")]
         except OSError as exc:
-            raise UsageError(f"--label-map: cannot read the file ({exc.strerror or exc})", path=spec) from exc
+            raise ParameterError("label_map", f"cannot be read ({exc.strerror or exc})", path=spec) from exc
         except UnicodeDecodeError as exc:
-            raise UsageError("--label-map: the file is not UTF-8 text", path=spec) from exc
+            raise ParameterError("label_map", "is not UTF-8 text", path=spec) from exc
     else:
         entries = [e.strip() for e in spec.split(",") if e.strip()]
     out: dict[str, str] = {}
     for e in entries:
         sep = "=" if "=" in e else ("," if "," in e else None)
         if sep is None:
-            raise UsageError(f"--label-map: expected CODE=NAME, got {e!r}")
+            raise ParameterError("label_map", f"expects CODE=NAME, got {e!r}")
         k, v = (s.strip() for s in e.split(sep, 1))
         if not k or not v:
-            raise UsageError(f"--label-map: expected CODE=NAME, got {e!r}")
+            raise ParameterError("label_map", f"expects CODE=NAME, got {e!r}")
         out[k] = v
     if not out:
-        raise UsageError("--label-map is empty")
+        raise ParameterError("label_map", "is empty")
     return out
 
 
@@ -108,8 +110,8 @@ def label_items(
     Raises :class:`AudiokitError` naming the first file whose name does not fit.
     Use :func:`label_item` to label one path at a time (to skip bad ones).
     """
-    lrx = compile_regex(label_regex, "--label-regex")
-    grx = compile_regex(group_regex, "--group-regex")
+    lrx = compile_regex(label_regex, "label_regex")
+    grx = compile_regex(group_regex, "group_regex")
     return [label_item(p, source=source, lrx=lrx, label_map=label_map, grx=grx) for p in paths]
 
 
@@ -143,7 +145,7 @@ def label_item(path: str, *, source: str, lrx: re.Pattern | None, label_map: dic
         label = dir_label(path, root)
     elif source == "regex":
         if lrx is None:
-            raise UsageError("--label-source regex needs --label-regex")
+            raise ParameterError("label_regex", "is needed for labels from a regex (label source 'regex')")
         label = regex_field(lrx, path, "label")
     elif source == "none":
         label = None
@@ -151,7 +153,7 @@ def label_item(path: str, *, source: str, lrx: re.Pattern | None, label_map: dic
         raise UsageError(f"unknown label source {source!r}; choose one of {', '.join(LABEL_SOURCES)}")
     if label is not None and label_map is not None:
         if label not in label_map:
-            raise AudiokitError(f"label {label!r} is not in --label-map", path=path)
+            raise AudiokitError(f"label {label!r} is not in the label map", path=path)
         label = label_map[label]
     group = regex_field(grx, path, "group") if grx is not None else None
     return Item(path=path, label=label, group=group)
@@ -202,7 +204,7 @@ def read_manifest(manifest: str, *, pairs: bool = False, label_map: dict[str, st
     with the count). Relative paths are taken relative to the manifest's directory.
     """
     if manifest == "-":
-        raise UsageError("--manifest cannot be '-'; give a file")
+        raise ParameterError("manifest", "cannot be '-'; give a file")
     try:
         with open(manifest, newline="", encoding="utf-8-sig") as f:  # -sig: Excel's "CSV UTF-8" has a BOM
             text = f.read()
@@ -264,7 +266,7 @@ def read_manifest(manifest: str, *, pairs: bool = False, label_map: dict[str, st
         label = cell(row, "label")
         if label is not None and label_map is not None:
             if label not in label_map:
-                raise AudiokitError(f"line {n}: label {label!r} is not in --label-map", path=manifest)
+                raise AudiokitError(f"line {n}: label {label!r} is not in the label map", path=manifest)
             label = label_map[label]
         fold = None
         if not pairs and cell(row, "fold") is not None:
@@ -293,7 +295,7 @@ def find_pairs(paths: list[str], *, source: str = "dir", label_map: dict[str, st
 
     Returns the pairs and a list of ``(path, reason)`` for files left without a partner.
     """
-    lrx = compile_regex(label_regex, "--label-regex")
+    lrx = compile_regex(label_regex, "label_regex")
     lows: dict[tuple[str, str], str] = {}
     highs: dict[tuple[str, str], str] = {}
     unpaired: list[tuple[str, str]] = []

@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from audiokit import __version__
-from audiokit.errors import ModelFileError
+from audiokit.errors import ModelFileError, os_reason
 from audiokit.features import FeatureConfig
-from audiokit.store import h5_text
+from audiokit.io import atomic_output, h5_text, json_default, open_h5
 
 FORMAT = "audiokit-model"
 FORMAT_VERSION = 2
@@ -73,28 +73,21 @@ def save_model(path: str, mf: ModelFile) -> None:
 
     import h5py
 
-    from audiokit.errors import os_reason
-    from audiokit.store import AtomicTarget
-
     image = io.BytesIO()
     with h5py.File(image, "w") as h5:
         _write_h5(h5, mf, path)
-    target = AtomicTarget(path, seekable=True)  # /dev/null or a FIFO gets the bytes at the end
     try:
-        if target.buffer is not None:  # stdout, /dev/null, a FIFO: the bytes go out on commit
-            target.file.write(image.getbuffer())
-        else:
-            with open(target.file, "wb") as f:
-                f.write(image.getbuffer())
-        target.commit()
+        # seekable: /dev/null or a FIFO gets the bytes at the end, as stdout does
+        with atomic_output(path, seekable=True) as target:
+            if target.buffer is not None:
+                target.file.write(image.getbuffer())
+            else:
+                with open(target.file, "wb") as f:
+                    f.write(image.getbuffer())
     except OSError as exc:
-        target.abort()
         if exc.errno is None:
             raise
         raise ModelFileError(f"cannot write the model file: {os_reason(exc)}", path=path) from None
-    except BaseException:
-        target.abort()
-        raise
 
 
 def _write_h5(h5, mf: ModelFile, path: str) -> None:
@@ -107,7 +100,7 @@ def _write_h5(h5, mf: ModelFile, path: str) -> None:
     a["class_names"] = json.dumps(list(mf.class_names))
     a["feature_config"] = mf.feature_config.to_json()
     for key in ("params", "training", "metrics"):
-        a[key] = json.dumps(getattr(mf, key), default=_jsonable)
+        a[key] = json.dumps(getattr(mf, key), default=json_default)
     g = h5.create_group("arrays")
     for name, arr in mf.arrays.items():
         arr = np.asarray(arr)
@@ -115,14 +108,6 @@ def _write_h5(h5, mf: ModelFile, path: str) -> None:
             raise ModelFileError(f"array {name!r} has non-numeric dtype {arr.dtype}", path=path)
         kw = dict(compression="gzip", compression_opts=4) if arr.size > 1024 else {}
         g.create_dataset(name, data=arr, **kw)
-
-
-def _jsonable(o):
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)
 
 
 def load_model(path: str) -> ModelFile:
@@ -134,8 +119,6 @@ def load_model(path: str) -> ModelFile:
         Missing, not HDF5, truncated, not an audiokit model, a newer format version,
         links to other files, non-numeric datasets, or sizes the file cannot hold.
     """
-    from audiokit.store import open_h5
-
     h5, name = open_h5(path, what="model file", error=ModelFileError)
     return from_h5(h5, name)
 

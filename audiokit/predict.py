@@ -29,7 +29,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from audiokit.errors import AudiokitError, UsageError
+from audiokit.errors import AudiokitError, ParameterError, UsageError
 
 
 @dataclass
@@ -234,7 +234,7 @@ class Writer:
     def __init__(self, stream, fmt: str, class_names: Sequence[str], *, top_k: int = 1,
                  with_truth: bool = False, console=None):
         if fmt not in ("csv", "jsonl", "table"):
-            raise UsageError(f"--format must be csv, jsonl or table, got {fmt!r}")
+            raise ParameterError("fmt", f"must be csv, jsonl or table, got {fmt!r}")
         self.stream, self.fmt, self.names, self.k = stream, fmt, list(class_names), max(1, top_k)
         self.with_truth = with_truth
         #: Where a table goes (a rich Console or the CLI's plain one for pipes); default: rich on ``stream``.

@@ -33,8 +33,11 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from audiokit import __version__
-from audiokit.errors import AudiokitError, StoreError, UsageError, os_reason
+from audiokit.errors import ParameterError, StoreError, UsageError, os_reason
 from audiokit.features import FeatureConfig
+# AtomicTarget, spool, spool_stdin, SPOOL_BYTES, open_h5 and h5_text moved to audiokit.io; the names
+# stay importable from here for the modules that have not moved to audiokit.io yet.
+from audiokit.io import SPOOL_BYTES, AtomicTarget, atomic_output, h5_text, open_h5, spool, spool_stdin  # noqa: F401
 
 FORMAT = "audiokit-store"
 FORMAT_VERSION = 2
@@ -117,108 +120,9 @@ def _lock(target: str) -> Iterator[None]:
         os.close(fd)
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 #: Oldest HDF5 file-format features a store uses: 1.8's, which allow attributes over 64 KiB
 #: (long skip lists, long command lines in the provenance).
 LIBVER = ("v108", "latest")
-
-
-#: An HDF5 file on a pipe (``-o -``, ``-`` as input) is held in memory up to this size, then in
-#: an anonymous temporary file in $TMPDIR: HDF5 seeks, so a pipe cannot be read or written in
-#: place, and a store of many GB must not need as much RAM (``sort`` spills the same way).
-SPOOL_BYTES = 64 << 20
-
-
-def spool():
-    """A seekable buffer for an HDF5 file on a pipe: memory up to :data:`SPOOL_BYTES`, then an
-    unlinked file in $TMPDIR (gone with the process, even after SIGKILL)."""
-    return tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES, mode="w+b")
-
-
-class AtomicTarget:
-    """A temporary path beside ``target`` that becomes ``target`` on :meth:`commit`.
-
-    ``target == "-"``: a :func:`spool` whose bytes go to stdout on commit.
-    Anything else that ends the writer (an exception, Ctrl-C, SIGTERM turned into an
-    exception by the CLI) removes the temporary file and leaves ``target`` untouched.
-    A symbolic link as target is followed: the file it points to is replaced, the link stays.
-    Shared by stores, model files and reports.
-
-    ``/dev/null``, a FIFO, ``/dev/stdout``: there is nothing to replace atomically, and a rename
-    over it would destroy the device node (``-o /dev/null`` once replaced /dev/null with a
-    regular file), so such a target is written directly: :attr:`file` is its path for writers
-    that write in one pass (text, PNG), or, with ``seekable=True`` (HDF5 writers, which seek), a
-    :func:`spool` whose bytes are written to the target on commit, as for ``-``.
-    """
-
-    def __init__(self, target: str, *, stdout=None, seekable: bool = False):
-        self.target = target
-        self.to_stdout = target == "-"
-        self._stdout = stdout
-        self.special = not self.to_stdout and os.path.exists(target) and not os.path.isfile(target) \
-            and not os.path.isdir(target)
-        self.buffer = None
-        self.tmp = None
-        if self.to_stdout or (self.special and seekable):
-            self.buffer = spool()
-        elif self.special:
-            pass
-        else:
-            self._real = os.path.realpath(target) if os.path.islink(target) else target
-            d = os.path.dirname(os.path.abspath(self._real))
-            if not os.path.isdir(d):
-                raise AudiokitError("output directory does not exist", path=d)
-            if os.path.isdir(target):
-                raise UsageError("output is a directory", path=target)
-            fd, self.tmp = tempfile.mkstemp(dir=d, prefix=f".{os.path.basename(self._real)}.", suffix=".tmp")
-            try:
-                # mkstemp makes the file private (0600); give the result the permissions any
-                # new file gets (0666 less the umask), as `cp` or `>` would.
-                os.fchmod(fd, 0o666 & ~_umask())
-            finally:
-                os.close(fd)
-
-    @property
-    def file(self):
-        """What to write to: the temp path, the special target's path, or the in-memory buffer."""
-        if self.buffer is not None:
-            return self.buffer
-        return self.target if self.special else self.tmp
-
-    def commit(self) -> None:
-        if self.to_stdout:
-            out = self._stdout or sys.stdout.buffer
-            self._copy_out(out)
-            out.flush()
-        elif self.special:
-            if self.buffer is not None:
-                with open(self.target, "wb") as f:
-                    self._copy_out(f)
-        else:
-            with open(self.tmp, "rb+") as f:
-                os.fsync(f.fileno())
-            os.replace(self.tmp, self._real)
-            self.tmp = None
-
-    def _copy_out(self, out) -> None:
-        import shutil
-
-        self.buffer.seek(0)
-        shutil.copyfileobj(self.buffer, out, 1 << 20)
-        self.buffer.close()
-
-    def abort(self) -> None:
-        if self.buffer is not None:
-            self.buffer.close()
-        if self.tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(self.tmp)
-            self.tmp = None
 
 
 # -- how labels and groups were derived (attributes; docs/store-format.md) -------------------------
@@ -345,22 +249,21 @@ class StoreWriter:
         self._n = 0
         self._ds = None
         self._h5 = None
-        self._lockcm = None
-        self._target = AtomicTarget(target, stdout=stdout, seekable=True)
-        try:
+        with contextlib.ExitStack() as stack:
             if append:
-                # Lock before looking: two --append runs on a store that does not exist yet would
+                # Lock before looking: two appending runs on a store that does not exist yet would
                 # otherwise both create it, and the later rename would drop the other's items.
-                self._lockcm = _lock(target)
-                self._lockcm.__enter__()
+                stack.enter_context(_lock(target))
                 self.append = os.path.exists(target)
+            # Unwound on leaving the writer, last in first out: the HDF5 file is closed, the
+            # temporary file renamed over the target (or removed on any exception), the lock released.
+            self._target = stack.enter_context(atomic_output(target, stdout=stdout, seekable=True))
+            stack.callback(self._close_h5)
             if self.append:
                 self._open_for_append(target)
             else:
                 self._h5 = _h5().File(self._target.file, "w", libver=LIBVER)
-        except BaseException:
-            self._cleanup()
-            raise
+            self._stack = stack.pop_all()
 
     # -- set-up ------------------------------------------------------------------
     def _open_for_append(self, target: str) -> None:
@@ -404,8 +307,8 @@ class StoreWriter:
         x = np.asarray(features, dtype=np.float32)
         key = (_to_text(path), _to_text(path2) if path2 is not None else "")
         if key in self._seen:
-            raise StoreError("is already in the store (the same input twice: check --append, --merge "
-                             "and overlapping inputs)", path=path)
+            raise StoreError("is already in the store (the same input twice: check the store appended to, "
+                             "the stores merged and overlapping inputs)", path=path)
         if not np.isfinite(x).all():
             raise StoreError("features contain NaN or infinite values", path=path)
         try:
@@ -462,7 +365,7 @@ class StoreWriter:
         _SET_ASIDE.append(ds)
         return hdf5_write_error(exc, h5, self._target.target, "store")
 
-    def commit(self) -> None:
+    def _finish(self) -> None:
         if self._ds is None:
             raise StoreError("no item could be featurized; no store written", path=self._target.target)
         try:
@@ -473,8 +376,6 @@ class StoreWriter:
                 raise
             raise self._write_failed(failure) from None
         self._h5 = None
-        self._target.commit()
-        self._release()
 
     def _write_all(self) -> None:
         h5 = self._h5
@@ -529,34 +430,26 @@ class StoreWriter:
         a["provenance"] = json.dumps(history)
         h5.close()
 
-    def abort(self) -> None:
-        self._cleanup()
-
-    def _release(self) -> None:
-        if self._lockcm is not None:
-            self._lockcm.__exit__(None, None, None)
-            self._lockcm = None
-
-    def _cleanup(self) -> None:
+    def _close_h5(self) -> None:
         if self._h5 is not None:
             with contextlib.suppress(Exception):
                 self._h5.close()
             self._h5 = None
-        self._target.abort()
-        self._release()
 
     def __enter__(self) -> "StoreWriter":
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        # The store is committed when the block and the final writes succeed; anything raised
+        # in either (Ctrl-C included) reaches atomic_output, which removes the temporary file.
         if exc_type is None:
             try:
-                self.commit()
+                self._finish()
             except BaseException:
-                self._cleanup()
-                raise
-        else:
-            self._cleanup()
+                if not self._stack.__exit__(*sys.exc_info()):
+                    raise
+                return True
+        return self._stack.__exit__(exc_type, exc, tb)
 
 
 class Store:
@@ -748,75 +641,6 @@ def _records(attrs, key: str, name: str) -> list[dict]:
     return v
 
 
-def h5_text(v) -> str:
-    """Text from an HDF5 string or attribute ("" for a missing one): invalid UTF-8 becomes U+FFFD.
-    h5py hands undecodable bytes of a variable-length string back as lone surrogates, which no
-    stream can print (found by fuzzing)."""
-    if v is None:
-        return ""
-    if isinstance(v, bytes):
-        return v.decode("utf-8", "replace")
-    s = str(v)
-    try:
-        s.encode("utf-8")
-    except UnicodeEncodeError:
-        s = s.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    return s
-
-
-def spool_stdin(stdin=None):
-    """Spool an HDF5 file arriving on stdin (``-``) into a seekable :func:`spool`; refuses a
-    terminal and empty input."""
-    import shutil
-
-    stream = stdin if stdin is not None else sys.stdin
-    if hasattr(stream, "isatty") and stream.isatty():
-        raise UsageError("'-' reads an HDF5 file from stdin, but stdin is a terminal; pipe one in")
-    buf = spool()
-    try:
-        shutil.copyfileobj(stream.buffer if hasattr(stream, "buffer") else stream, buf, 1 << 20)
-    except OSError as exc:
-        import errno
-
-        buf.close()
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-            raise StoreError(f"cannot buffer the HDF5 file read from stdin in {tempfile.gettempdir()}: "
-                             f"{os_reason(exc)} (set TMPDIR to a larger disk)", path="-") from None
-        raise StoreError(f"cannot read stdin: {os_reason(exc)}", path="-") from None
-    except BaseException:
-        buf.close()
-        raise
-    if buf.tell() == 0:
-        buf.close()
-        raise StoreError("empty input on stdin; expected an HDF5 file", path="-")
-    buf.seek(0)
-    return buf
-
-
-def open_h5(path: str, *, what: str, error=StoreError, stdin=None):
-    """Open an HDF5 file (or ``-``) read-only, turning every failure into one clear ``error``."""
-    h5py = _h5()
-    name = "<stdin>" if path == "-" else path
-    if path != "-":
-        if not os.path.exists(path):
-            raise error("no such file", path=path)
-        if os.path.isdir(path):
-            raise error("is a directory", path=path)
-        if not os.access(path, os.R_OK):
-            raise error("permission denied", path=path)
-    src = spool_stdin(stdin) if path == "-" else path
-    try:
-        h5 = h5py.File(src, "r")
-    except Exception as exc:
-        raise error(f"not a readable {what} (not HDF5, or truncated)", path=name) from exc
-    try:
-        h5.attrs.get("format")  # a damaged root object (bit flips) fails here, deep in HDF5
-    except Exception as exc:
-        h5.close()
-        raise error(f"corrupt {what} ({type(exc).__name__}: {exc})", path=name) from exc
-    return h5, name
-
-
 def open_store(path: str, *, stdin=None) -> Store:
     """Open and validate a store (``-``: read it from stdin)."""
     h5, name = open_h5(path, what="feature store", stdin=stdin)
@@ -840,7 +664,7 @@ def merge(sources: Sequence[str], target: str, *, stdout=None, chunk: int = 256)
     (:func:`labelling`) are refused.
     """
     if len(sources) < 1:
-        raise UsageError("--merge needs at least one store")
+        raise ParameterError("sources", "must name at least one store")
     stores = []
     try:
         for src in sources:

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import re
 import shlex
+import sys
+from pathlib import Path
 
 import pytest
 
-from audiokit._gen import command_tree, parse_epilog, subcommands
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))  # tools/gen.py: not in the package
+from gen import command_tree, parse_epilog, subcommands  # noqa: E402
 
 COMMANDS = {name: (cmd, ctx) for name, cmd, ctx in subcommands()}
 

@@ -11,10 +11,12 @@ import shlex
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from audiokit._gen import REPO
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))  # tools/gen.py: not in the package
+from gen import REPO  # noqa: E402
 
 EXAMPLES = REPO / "examples"
 #: one BLAS/OpenMP thread per process: the suite runs two workers on two cores
@@ -71,7 +73,7 @@ def _invocations(text: str):
 def test_example_commands_use_current_flags(name):
     """Every audiokit line of every script parses with today's CLI (cheap; catches a renamed
     flag in the parts the runs below turn off, such as the emotion baselines)."""
-    from audiokit._gen import subcommands
+    from gen import subcommands
 
     commands = {n: (cmd, ctx) for n, cmd, ctx in subcommands()}
     calls = list(_invocations((EXAMPLES / name).read_text()))

@@ -18,8 +18,9 @@ import librosa
 from audiokit import audio
 from audiokit.errors import AudioError, UsageError
 from audiokit import features
-from audiokit.features import (FeatureConfig, extract, extract_file, extract_windows, frame_settings, load_clip,
-                               mfcc_stats, stats_names)
+from audiokit.features import (FeatureConfig, extract, extract_file, frame_settings, load_clip, mfcc_stats,
+                               stats_names)
+from audiokit.features.windows import file_windows
 
 TOL = 1e-3
 
@@ -132,15 +133,15 @@ def test_too_short_file_names_the_file(tmp_path):
     assert ei.value.path == str(p)
 
 
-def test_extract_windows_cover_a_long_file(tmp_path):
+def test_file_windows_cover_a_long_file(tmp_path):
     sr = 22050
     p = tmp_path / "long.wav"
     sf.write(p, 0.1 * np.random.default_rng(1).standard_normal(int(4.9 * sr)), sr)
     cfg = FeatureConfig(kind="logmel", duration=1.0)
-    w = extract_windows(cfg, str(p))
+    w = file_windows(cfg, str(p))
     assert w.shape == (9, 64, 1 + sr // 220)  # starts 0, 0.5, …, 3.5 s and one for the 0.4 s tail, at 3.9 s
-    assert extract_windows(cfg.replace(kind="mfcc-stats", duration=None), str(p)).shape == (1, 106)
-    assert extract_windows(FeatureConfig(kind="mfcc-stats", stats="mfcc"), str(p)).shape == (1, 40)
+    assert file_windows(cfg.replace(kind="mfcc-stats", duration=None), str(p)).shape == (1, 106)
+    assert file_windows(FeatureConfig(kind="mfcc-stats", stats="mfcc"), str(p)).shape == (1, 40)
 
 
 # -- the configuration ---------------------------------------------------------------------------

@@ -105,7 +105,7 @@ def test_fsdd_and_ravdess_names(cli, tmp_path):
         assert list(s.groups) == ["01", "01", "01"]
     res = cli("featurize", tmp_path / "ravdess", "-o", tmp_path / "bad.h5", "--label-regex", r"^\d+-\d+-(\d+)-",
               "--label-map", "01=neutral", expect=1)
-    assert res.stderr.strip().endswith("03-01-03-02-01-01-01.wav: label '03' is not in --label-map")
+    assert res.stderr.strip().endswith("03-01-03-02-01-01-01.wav: label '03' is not in the label map")
     assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "bad.h5").exists()
 
 

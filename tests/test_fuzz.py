@@ -371,9 +371,9 @@ def test_labels_from_any_names_and_regexes(dirs, name, source, label_regex, grou
     if label_regex is not None and label_regex[0] == "any text":
         # arbitrary text is only compiled: it may be a pattern that backtracks for ever on a name
         try:
-            labels.compile_regex(label_regex[1], "--label-regex")
+            labels.compile_regex(label_regex[1], "label_regex")
         except AudiokitError as exc:
-            assert exc.exit_code == 2 and "--label-regex" in str(exc)
+            assert exc.exit_code == 2 and exc.param == "label_regex" and "--label-regex" in exc.for_cli()
     elif label_regex is not None:
         lrx = label_regex[1]
     try:
@@ -413,7 +413,7 @@ def test_label_map_text_and_files(tmp_path, spec, as_file, file_bytes):
     try:
         m = labels.parse_label_map(arg)
     except AudiokitError as exc:
-        assert "\n" not in str(exc) and ("--label-map" in str(exc))
+        assert "\n" not in str(exc) and exc.param == "label_map" and "--label-map" in exc.for_cli()
         return
     assert isinstance(m, dict) and m
     assert all(isinstance(k, str) and k and isinstance(v, str) and v for k, v in m.items())

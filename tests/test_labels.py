@@ -35,13 +35,13 @@ def test_ravdess_style_labels_with_a_map_string_and_file(tmp_path):
     mapfile.write_text("# RAVDESS emotion codes\n05=angry\n01,neutral\n")
     items = label_items(names, label_map=parse_label_map(str(mapfile)), **kw)
     assert [it.label for it in items] == ["angry", "neutral"]
-    with pytest.raises(AudiokitError, match="not in --label-map") as ei:
+    with pytest.raises(AudiokitError, match="not in the label map") as ei:
         label_items(["03-01-09-01-01-01-01.wav"], label_map=parse_label_map(RAVDESS_MAP), **kw)
     assert ei.value.path == "03-01-09-01-01-01-01.wav"
 
 
 def test_named_groups_and_mismatches():
-    rx = compile_regex(r"(?P<group>[a-z]+)_(?P<label>\d)", "--label-regex")
+    rx = compile_regex(r"(?P<group>[a-z]+)_(?P<label>\d)", "label_regex")
     it = label_item("x/bob_3.wav", source="regex", lrx=rx, label_map=None, grx=rx)
     assert (it.label, it.group) == ("3", "bob")
     with pytest.raises(AudiokitError, match="does not match the label regex") as ei:
@@ -51,14 +51,16 @@ def test_named_groups_and_mismatches():
 
 @pytest.mark.parametrize("pattern", [r"(\d", r"^\d_"])
 def test_bad_regexes_are_usage_errors(pattern):
-    with pytest.raises(UsageError):
-        compile_regex(pattern, "--label-regex")
+    with pytest.raises(UsageError) as ei:
+        compile_regex(pattern, "label_regex")
+    assert str(ei.value).startswith("label_regex ") and ei.value.for_cli().startswith("--label-regex ")
 
 
 @pytest.mark.parametrize("spec", ["01", "=x", "01=", "  ,  "])
 def test_bad_label_maps_are_usage_errors(spec):
-    with pytest.raises(UsageError):
+    with pytest.raises(UsageError) as ei:
         parse_label_map(spec)
+    assert str(ei.value).startswith("label_map ") and ei.value.for_cli().startswith("--label-map ")
 
 
 def test_unlabelled_source():

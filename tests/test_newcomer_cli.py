@@ -397,3 +397,15 @@ def test_plots_of_k_and_epochs_have_whole_number_ticks(cli, data, tmp_path, monk
     assert len(ticks) == 3
     for t in ticks:
         assert t and all(float(x).is_integer() for x in t), ticks
+
+
+def test_the_library_names_the_band_parameters_not_flags(tmp_path):
+    """The same warning from a Python call names the parameter; only the CLI speaks of --fmax."""
+    from audiokit.pitch.report import analyze_file
+
+    p = tone(tmp_path / "t2640.wav", 2640.0)
+    (text,) = analyze_file(str(p), method="yin", fmin=50.0, fmax=2000.0).warnings
+    assert "raise fmax (e.g. fmax 3300)" in text and "--" not in text
+    (flagged,) = analyze_file(str(p), method="yin", fmin=50.0, fmax=2000.0,
+                              names={"fmin": "--fmin", "fmax": "--fmax"}).warnings
+    assert flagged == text.replace("fmax", "--fmax")

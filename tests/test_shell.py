@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from audiokit import _gen
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))  # tools/gen.py: not in the package
+import gen as _gen  # noqa: E402
 from conftest import AUDIOKIT
 
 COMMANDS = [name for name, _, _ in _gen.subcommands()]

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from audiokit import __version__
-from audiokit.errors import AudiokitError, StoreError, UsageError
+from audiokit.errors import StoreError, UsageError
 from audiokit.features import FeatureConfig
-from audiokit.store import FORMAT_VERSION, AtomicTarget, StoreWriter, merge, open_store
+from audiokit.store import FORMAT_VERSION, StoreWriter, merge, open_store
 
 CFG = FeatureConfig(kind="mfcc-stats", n_mfcc=3)
 
@@ -162,13 +162,6 @@ def test_permissions_follow_the_umask(tmp_path):
     assert (p.stat().st_mode & 0o777) == 0o640
 
 
-def test_atomic_target_errors(tmp_path):
-    with pytest.raises(AudiokitError, match="does not exist"):  # exit 1, as README's table says
-        AtomicTarget(str(tmp_path / "no" / "s.h5"))
-    with pytest.raises(UsageError, match="is a directory"):
-        AtomicTarget(str(tmp_path))
-
-
 def test_stdout_and_stdin(tmp_path):
     out = io.BytesIO()
     with StoreWriter("-", CFG, stdout=out) as w:
@@ -184,9 +177,9 @@ def test_a_store_on_a_pipe_larger_than_the_spool_goes_through_a_temporary_file(m
     """`featurize -o - | train -`: a store of many GB must not be held in RAM on either side."""
     import tempfile
 
-    import audiokit.store as store
+    import audiokit.io
 
-    monkeypatch.setattr(store, "SPOOL_BYTES", 4096)
+    monkeypatch.setattr(audiokit.io, "SPOOL_BYTES", 4096)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the spill goes
     spills = []
     real = tempfile.SpooledTemporaryFile

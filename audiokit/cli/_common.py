@@ -276,21 +276,10 @@ def fail(message: str, *, path: str | None = None, code: int = 2) -> None:
 def write_json(obj) -> None:
     import json
 
-    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+    from audiokit.io import json_default
+
+    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=False, default=json_default) + "\n")
     sys.stdout.flush()
-
-
-def _json_default(o):
-    try:
-        import numpy as np
-
-        if isinstance(o, np.generic):
-            return o.item()
-        if isinstance(o, np.ndarray):
-            return o.tolist()
-    except ImportError:
-        pass
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
 def stdout_console():

@@ -295,8 +295,8 @@ def featurize(
                 bad += more_bad
         else:
             all_paths = paths  # --duration auto looks at every input, so all shards agree
-            lrx = labels.compile_regex(label_regex, "--label-regex")
-            grx = labels.compile_regex(group_regex, "--group-regex")
+            lrx = labels.compile_regex(label_regex, "label_regex")
+            grx = labels.compile_regex(group_regex, "group_regex")
             items = []
             for k, p in _shard(list(enumerate(paths)), shard_spec):
                 try:
@@ -452,7 +452,7 @@ def _regex_groups(labels, items: list, pattern: str) -> tuple[list, list[tuple[s
     """Set each item's group from ``--group-regex``; items whose name does not match are returned as bad."""
     from audiokit.errors import AudiokitError
 
-    grx = labels.compile_regex(pattern, "--group-regex")
+    grx = labels.compile_regex(pattern, "group_regex")
     good, bad = [], []
     for it in items:
         try:

@@ -34,9 +34,10 @@ def info(
     or a model file (kind, classes, features, training settings, metrics)."""
     from audiokit import modelfile, store
     from audiokit.errors import StoreError
+    from audiokit.io import h5_text, open_h5
 
-    h5, name = store.open_h5(file, what="store or model file")
-    fmt = store.h5_text(h5.attrs.get("format"))
+    h5, name = open_h5(file, what="store or model file")
+    fmt = h5_text(h5.attrs.get("format"))
     if fmt == modelfile.FORMAT:
         summary = model_summary(modelfile.from_h5(h5, name))
     elif fmt == store.FORMAT:

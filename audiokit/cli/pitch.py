@@ -1,6 +1,7 @@
 """``audiokit pitch``: f0 and note of one file; f0 range and voice type of a low/high pair."""
 
 
+import math
 import sys
 from typing import Annotated, List, Optional
 
@@ -41,6 +42,10 @@ beyond the band, --voice/--model without exactly two files).
 
 def _complete_voices() -> list[str]:
     return ["female", "male"]
+
+
+#: How the band's warnings name the parameters here: as flags.
+FLAGS = {"fmin": "--fmin", "fmax": "--fmax"}
 
 
 def register(app: typer.Typer) -> None:
@@ -118,9 +123,9 @@ def pitch(
     fmin = 50.0 if fmin is None else fmin
     fmax = 2000.0 if fmax is None else fmax
     harmonics = 5 if harmonics is None else harmonics
-    report.check_band_args(fmin, fmax)
+    _check_band(fmin, fmax)
     if method == "hps" and clf is None:  # a model's own settings were checked when it was trained
-        report.check_harmonics_args(harmonics, fmax)
+        _check_harmonics(harmonics, fmax)
 
     from audiokit.errors import AudiokitError
 
@@ -128,7 +133,8 @@ def pitch(
     with _stdin_as_file(files) as paths:
         for p, name in zip(paths, files):
             try:
-                a = report.analyze_file(p, method=method, fmin=fmin, fmax=fmax, harmonics=harmonics, frames=frames)
+                a = report.analyze_file(p, method=method, fmin=fmin, fmax=fmax, harmonics=harmonics, frames=frames,
+                                        names=FLAGS)
             except AudiokitError as exc:
                 if exc.path == p:
                     exc.path = name  # '-', not the temporary file stdin went to
@@ -235,3 +241,28 @@ class _stdin_as_file:
                 os.unlink(self.tmp)
             except OSError:
                 pass
+
+
+def _check_band(fmin: float, fmax: float) -> None:
+    """Refuse a bad band before any file is read (exit 2)."""
+    from audiokit.errors import UsageError
+
+    if not (math.isfinite(fmin) and math.isfinite(fmax)) or fmin <= 0:
+        raise UsageError(f"--fmin must be a positive number of Hz (got {fmin:g})")
+    if fmin >= fmax:
+        raise UsageError(f"--fmin must be below --fmax (got {fmin:g} Hz >= {fmax:g} Hz)")
+
+
+def _check_harmonics(harmonics: int, fmax: float) -> None:
+    """Refuse (exit 2) more HPS harmonics than the band allows: the ``harmonics``-th harmonic of
+    ``fmax`` must lie below 24 kHz. Beyond that every f0 near the top of the band has missing
+    factors in its product, and the product's peak slides to low frequencies (``--harmonics 100``
+    put A4 at 53 Hz)."""
+    from audiokit.errors import UsageError
+    from audiokit.pitch.report import HPS_TOP_HZ
+
+    most = int(HPS_TOP_HZ // fmax)
+    if harmonics > most:
+        raise UsageError(f"--harmonics {harmonics} is more than the band allows: with --fmax {fmax:g} Hz at most "
+                         f"{most} (the {harmonics}th harmonic of {fmax:g} Hz is above {HPS_TOP_HZ / 1000:g} kHz); "
+                         f"lower --harmonics or --fmax")

@@ -1,6 +1,7 @@
 """``audiokit predict``: classify audio files (or a store's items) with a trained model."""
 
 
+import contextlib
 import sys
 import time
 from typing import Annotated, List, Optional
@@ -69,7 +70,8 @@ def predict(
     from audiokit import models
     from audiokit.errors import UsageError
     from audiokit.predict import Writer, predict_files, predict_store, read_stdin_input, sniff_hdf5
-    from audiokit.store import AtomicTarget, open_store
+    from audiokit.io import atomic_output
+    from audiokit.store import open_store
 
     fmt = choice(fmt, "--format", FORMATS)
     device = check_device(device)
@@ -122,36 +124,31 @@ def predict(
         total, unit = len(paths), "files"
 
     # -- output ---------------------------------------------------------------------------------------
-    target = None if output in (None, "-") else AtomicTarget(output)
+    to_file = output not in (None, "-")
     errors = 0
     t0 = time.perf_counter()
     try:
-        # The first row before the header: what fails at the start (the model does not fit the
-        # inputs) fails with nothing written.
-        rows = progress(rows, total=total, desc="predict", unit=unit, quiet=quiet)
-        first = next(rows, None)
-        stream = sys.stdout if target is None else open(target.file, "w", encoding="utf-8", newline="")
-        try:
-            writer = Writer(stream, fmt, clf.class_names, top_k=top_k, with_truth=store is not None,
-                            console=console_for(stream) if fmt == "table" else None)
-            for row in _chain(first, rows):
-                if row.error is not None:
-                    errors += 1
-                    if skip_errors:
-                        log.warning(f"skipped {row.path}: {row.error}")
-                        continue
-                    log.error(f"error: {row.path}: {row.error}")
-                writer.write(row)
-            writer.close()
-        finally:
-            if target is not None:
-                stream.close()
-        if target is not None:
-            target.commit()
-    except BaseException:
-        if target is not None:
-            target.abort()
-        raise
+        with atomic_output(output) if to_file else contextlib.nullcontext() as target:
+            # The first row before the header: what fails at the start (the model does not fit the
+            # inputs) fails with nothing written.
+            rows = progress(rows, total=total, desc="predict", unit=unit, quiet=quiet)
+            first = next(rows, None)
+            stream = open(target.file, "w", encoding="utf-8", newline="") if to_file else sys.stdout
+            try:
+                writer = Writer(stream, fmt, clf.class_names, top_k=top_k, with_truth=store is not None,
+                                console=console_for(stream) if fmt == "table" else None)
+                for row in _chain(first, rows):
+                    if row.error is not None:
+                        errors += 1
+                        if skip_errors:
+                            log.warning(f"skipped {row.path}: {row.error}")
+                            continue
+                        log.error(f"error: {row.path}: {row.error}")
+                    writer.write(row)
+                writer.close()
+            finally:
+                if to_file:
+                    stream.close()
     finally:
         if store is not None:
             store.close()
@@ -159,7 +156,7 @@ def predict(
     done = total - errors
     log.info(f"predict: {done} of {total} {unit} in {dt:.1f} s ({done / dt if dt > 0 else 0:.0f} {unit}/s)"
              + (f", {errors} could not be used" if errors else "")
-             + ("" if target is None else f" → {output}"))
+             + (f" → {output}" if to_file else ""))
     if errors and not skip_errors:
         raise typer.Exit(1)
 

@@ -852,17 +852,3 @@ def extract_pair_files(cfg: FeatureConfig, low: str, high: str) -> np.ndarray:
         out.append(float(f0))
     return np.asarray(out, dtype=np.float32)
 
-
-def extract_windows(cfg: FeatureConfig, path: str, *, max_windows: int = 64) -> np.ndarray:
-    """Features of a whole file as a stack of items, ``(W, *item_shape)``, for prediction.
-
-    For the sequence kinds with a fixed duration a file longer than an item is featurized
-    whole and cut into windows of the item's frames with 50 % overlap (at most
-    ``max_windows``); a shorter one is one item, padded as in a store. Other kinds give one
-    item: ``(1, *item_shape)``. The rule lives in :mod:`audiokit.features.windows`
-    (:func:`~audiokit.features.windows.file_windows`), shared with ``eval`` on stores of
-    another duration.
-    """
-    from audiokit.features.windows import file_windows
-
-    return file_windows(cfg, path, max_windows=max_windows)

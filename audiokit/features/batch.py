@@ -37,7 +37,7 @@ def _one(cfg: FeatureConfig, index: int, item: Item, windows: bool = False) -> R
             feats = extract_pair_files(cfg, item.path, item.path2)
             duration = float("nan")
         elif windows:  # predict: the whole file as (W, *item_shape) windows
-            from audiokit.features import extract_windows
+            from audiokit.features.windows import file_windows as extract_windows
 
             feats = extract_windows(cfg, item.path)
             duration = float("nan")

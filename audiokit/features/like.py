@@ -30,10 +30,11 @@ def feature_config_of(path: str) -> FeatureConfig:
     from audiokit import modelfile
     from audiokit import store as store_mod
     from audiokit.errors import ModelFileError, StoreError
+    from audiokit.io import h5_text, open_h5
 
-    h5, name = store_mod.open_h5(path, what="store or model file")
+    h5, name = open_h5(path, what="store or model file")
     with h5:
-        fmt = store_mod.h5_text(h5.attrs.get("format"))
+        fmt = h5_text(h5.attrs.get("format"))
         if fmt == store_mod.FORMAT:
             return store_mod.Store(h5, name).config
         if fmt != modelfile.FORMAT:
@@ -46,7 +47,7 @@ def feature_config_of(path: str) -> FeatureConfig:
             raise ModelFileError(f"model format version {version} is newer than this audiokit reads "
                                  f"({modelfile.FORMAT_VERSION}); upgrade audiokit", path=name)
         try:
-            return FeatureConfig.from_dict(json.loads(store_mod.h5_text(h5.attrs["feature_config"])))
+            return FeatureConfig.from_dict(json.loads(h5_text(h5.attrs["feature_config"])))
         except Exception as exc:
             raise ModelFileError(f"unreadable feature configuration ({type(exc).__name__}: {exc})",
                                  path=name) from exc

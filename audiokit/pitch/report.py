@@ -28,7 +28,7 @@ class FileAnalysis:
     result: F0Result
     #: What :func:`audiokit.pitch.estimators.band_check` found: signs the pitch lies outside the band.
     checks: list = field(default_factory=list)
-    #: Those findings as sentences that name the flags (``warnings`` in the JSON).
+    #: Those findings as sentences naming the parameters (``warnings`` in the JSON; the CLI names its flags).
     warnings: list = field(default_factory=list)
 
     @property
@@ -37,9 +37,10 @@ class FileAnalysis:
 
 
 def analyze_file(path: str, *, method: str, fmin: float, fmax: float, harmonics: int = 5,
-                 frames: bool = False) -> FileAnalysis:
+                 frames: bool = False, names: dict[str, str] | None = None) -> FileAnalysis:
     """Load ``path`` as the KNN paper does (mono by channel mean, peak-normalised, native
-    sample rate) and estimate its f0. Errors name the file."""
+    sample rate) and estimate its f0. Errors name the file; ``names``: how the warnings spell
+    the parameters (:func:`check_messages`)."""
     from audiokit import audio
 
     y, sr = audio.load(path, normalize=True)
@@ -49,30 +50,33 @@ def analyze_file(path: str, *, method: str, fmin: float, fmax: float, harmonics:
         raise AudioError(exc.reason, path=path) from None
     checks = band_check(y, sr=sr, f0=r.f0, fmin=fmin, fmax=fmax)
     return FileAnalysis(path, sr, len(y) / sr, r, checks,
-                        check_messages(checks, f0=r.f0, sr=sr, fmin=fmin, fmax=fmax))
+                        check_messages(checks, f0=r.f0, sr=sr, fmin=fmin, fmax=fmax, names=names))
 
 
-def check_messages(checks: list[dict], *, f0: float | None, sr: int, fmin: float, fmax: float) -> list[str]:
-    """The findings of :func:`band_check` as one sentence each, naming --fmin/--fmax and what to try."""
+def check_messages(checks: list[dict], *, f0: float | None, sr: int, fmin: float, fmax: float,
+                   names: dict[str, str] | None = None) -> list[str]:
+    """The findings of :func:`band_check` as one sentence each, naming the ``fmin``/``fmax``
+    parameters (as ``names`` spells them: the CLI passes its flags) and what to try."""
+    lo, hi = (names or {}).get("fmin", "fmin"), (names or {}).get("fmax", "fmax")
     top = min(float(fmax), 0.45 * sr)
-    above = f"--fmax {fmax:g} Hz" if top >= fmax else f"{top:g} Hz (the highest f0 searched in audio at {sr} Hz)"
+    above = f"{hi} {fmax:g} Hz" if top >= fmax else f"{top:g} Hz (the highest f0 searched in audio at {sr} Hz)"
     out = []
     for c in checks:
         hz = float(c["hz"])
         if c["check"] == "above_fmax":
             out.append(f"the strongest partial is at {hz:.0f} Hz ({hz_to_note(hz).name}), above {above}, and the "
                        f"f0 found ({f0:.1f} Hz) holds little energy: the pitch is probably above the band searched; "
-                       f"raise --fmax (e.g. --fmax {100 * math.ceil(hz * 1.25 / 100):g})")
+                       f"raise {hi} (e.g. {hi} {100 * math.ceil(hz * 1.25 / 100):g})")
         elif c["check"] == "below_fmin":
-            out.append(f"partials at the multiples of {hz:.1f} Hz ({hz_to_note(hz).name}), below --fmin {fmin:g} Hz: "
-                       f"the pitch is probably {hz:.1f} Hz, not the {f0:.1f} Hz found; lower --fmin "
-                       f"(e.g. --fmin {max(1, math.floor(hz * 0.8)):g})")
+            out.append(f"partials at the multiples of {hz:.1f} Hz ({hz_to_note(hz).name}), below {lo} {fmin:g} Hz: "
+                       f"the pitch is probably {hz:.1f} Hz, not the {f0:.1f} Hz found; lower {lo} "
+                       f"(e.g. {lo} {max(1, math.floor(hz * 0.8)):g})")
         elif c["check"] == "edge":
             low = c["limit"] == "fmin"
             out.append(f"the f0 found ({hz:.1f} Hz) is within a semitone of "
-                       + (f"--fmin {fmin:g} Hz" if low else above)
+                       + (f"{lo} {fmin:g} Hz" if low else above)
                        + ", the edge of the band searched: the pitch may lie "
-                       + ("below it; lower --fmin to check" if low else "above it; raise --fmax to check"))
+                       + (f"below it; lower {lo} to check" if low else f"above it; raise {hi} to check"))
     return out
 
 
@@ -215,33 +219,9 @@ def _unit(u: str) -> str:
     return "st" if u == "semitones" else ""
 
 
-def check_band_args(fmin: float, fmax: float) -> None:
-    """Refuse a bad band before any file is read (exit 2)."""
-    from audiokit.errors import UsageError
-
-    if not (math.isfinite(fmin) and math.isfinite(fmax)) or fmin <= 0:
-        raise UsageError(f"--fmin must be a positive number of Hz (got {fmin:g})")
-    if fmin >= fmax:
-        raise UsageError(f"--fmin must be below --fmax (got {fmin:g} Hz >= {fmax:g} Hz)")
-
-
 #: The highest frequency audio holds at the highest common sample rate (48 kHz): HPS multiplies
 #: the spectrum at f0, 2 f0, ... H f0, so H f0 must lie below it for every f0 searched.
 HPS_TOP_HZ = 24000.0
-
-
-def check_harmonics_args(harmonics: int, fmax: float) -> None:
-    """Refuse (exit 2) more HPS harmonics than the band allows: the ``harmonics``-th harmonic of
-    ``fmax`` must lie below 24 kHz. Beyond that every f0 near the top of the band has missing
-    factors in its product, and the product's peak slides to low frequencies (``--harmonics 100``
-    put A4 at 53 Hz)."""
-    from audiokit.errors import UsageError
-
-    most = int(HPS_TOP_HZ // fmax)
-    if harmonics > most:
-        raise UsageError(f"--harmonics {harmonics} is more than the band allows: with --fmax {fmax:g} Hz at most "
-                         f"{most} (the {harmonics}th harmonic of {fmax:g} Hz is above {HPS_TOP_HZ / 1000:g} kHz); "
-                         f"lower --harmonics or --fmax")
 
 
 #: Columns of ``pitch --csv`` (docs/pitch.md): one row per file.
@@ -267,5 +247,5 @@ def csv_text(doc: dict) -> str:
 
 
 __all__ = ["SCHEMA", "FileAnalysis", "analyze_file", "file_dict", "pair_dict", "document", "order_pair",
-           "frames_tsv", "render", "note_fields", "check_band_args", "check_harmonics_args", "check_messages",
+           "frames_tsv", "render", "note_fields", "check_messages",
            "pair_warnings", "csv_text", "CSV_COLUMNS"]

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audiokit.errors import AudiokitError, ModelFileError, UsageError
+from audiokit.errors import AudiokitError, ModelFileError, ParameterError, UsageError
 from audiokit.pitch.notes import hz_to_midi, note_to_hz
 
 VOICE_TYPES = ("soprano", "mezzo-soprano", "alto", "tenor", "baritone", "bass")
@@ -118,7 +118,7 @@ def _allowed(voice: str | None) -> tuple[str, ...]:
     if voice is None or voice == "any":
         return VOICE_TYPES
     if voice not in VOICES:
-        raise UsageError(f"--voice must be female or male (got {voice!r})")
+        raise ParameterError("voice", f"must be female or male (got {voice!r})")
     return VOICES[voice]
 
 
@@ -156,8 +156,8 @@ def default_voice_model() -> ReferenceModel:
     global _DEFAULT
     if _DEFAULT is None:
         try:
-            # Beside this module (package data); read directly: importlib.resources costs 20 ms of
-            # imports, a tenth of what the whole command may take.
+            # Beside this module (package data); read directly, as importlib.resources would add
+            # its imports to the command's start-up (docs/benchmarks.md, "pitch").
             text = (Path(__file__).parent / MODEL_FILE).read_text(encoding="utf-8")
             d = json.loads(text)
             pts = np.array([[p[0], p[1]] for p in d["points"]], dtype=np.float64)
@@ -197,8 +197,8 @@ def classify_trained(clf, features: np.ndarray, *, voice: str | None = None, nam
     proba = np.asarray(clf.predict_proba(X), dtype=np.float64)[0]
     allowed = [c for c in names if c in _allowed(voice)] if voice not in (None, "any") else list(names)
     if not allowed:
-        raise UsageError(f"--voice {voice}: the model knows none of {', '.join(_allowed(voice))} "
-                         f"(its classes: {', '.join(names)})")
+        raise ParameterError("voice", f"{voice}: the model knows none of {', '.join(_allowed(voice))} "
+                             f"(its classes: {', '.join(names)})")
     p = {c: float(proba[names.index(c)]) for c in allowed}
     neighbours: list[dict] = []
     votes: dict[str, int] = {c: 0 for c in allowed}
@@ -213,9 +213,11 @@ def classify_trained(clf, features: np.ndarray, *, voice: str | None = None, nam
         # A trained model only reports its own k neighbours; restricting them after the fact
         # cannot invent a vote for the other half, so say so instead of guessing.
         seen = ", ".join(nb["voice_type"] for nb in neighbours) or "none"
-        raise AudiokitError(f"--voice {voice}: the model gives no {voice} type any probability "
-                            f"(its nearest neighbours: {seen}); leave --voice out or use the embedded model",
-                            path=name or None)
+        err = ParameterError("voice", f"{voice}: the model gives no {voice} type any probability "
+                             f"(its nearest neighbours: {seen}); leave the voice unrestricted or use the "
+                             "embedded model", path=name or None)
+        err.exit_code = AudiokitError.exit_code  # the model's answer, not a bad value: exit 1
+        raise err
     p = {c: v / total for c, v in p.items()}
     best = max(allowed, key=lambda c: (p[c], votes.get(c, 0), -allowed.index(c)))
     return VoiceResult(best, len(neighbours), votes, p, neighbours, name or "trained", "standardised features",
@@ -233,17 +235,12 @@ def _write_default(path: str | None = None) -> str:
     """Regenerate voice_types.json from :func:`build_reference` (for maintainers)."""
     import os
 
-    from audiokit.store import AtomicTarget
+    from audiokit.io import atomic_output
 
     target = path or os.path.join(os.path.dirname(__file__), MODEL_FILE)
-    out = AtomicTarget(target)
-    try:
+    with atomic_output(target) as out:
         with open(out.file, "w", encoding="utf-8") as f:
             f.write(_dumps(build_reference()))
-        out.commit()
-    except BaseException:
-        out.abort()
-        raise
     return target
 
 
