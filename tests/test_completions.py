@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from audiokit import _gen
-from conftest import run
+from helpers import run
 
 ROOT = _gen.REPO
 BASH = ROOT / "completions" / "audiokit.bash"

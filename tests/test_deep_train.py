@@ -22,8 +22,8 @@ import soundfile as sf
 
 torch = pytest.importorskip("torch")
 
-from conftest import AUDIOKIT, make_tones, run  # noqa: E402
-from conftest import TONE_CLASSES as CLASSES  # noqa: E402
+from helpers import AUDIOKIT, make_tones, run  # noqa: E402
+from helpers import TONE_CLASSES as CLASSES  # noqa: E402
 
 FEATURE_FLAGS = ["--sr", "8000", "--n-fft", "256", "--hop-length", "128", "--n-mels", "32", "--duration", "0.5",
                  "--group-regex", r"^(spk\d+)_"]

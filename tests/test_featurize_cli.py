@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import AUDIOKIT, run, tone
+from helpers import AUDIOKIT, run, tone
 
 from audiokit.features import FeatureConfig, extract_file
 from audiokit.store import open_store
@@ -196,7 +196,7 @@ def test_paths_on_stdin_with_spaces_and_non_ascii(cli, tmp_path):
 # -- bad inputs --------------------------------------------------------------------------------
 
 def _bad_inputs(d):
-    """name → (path, reason) for every bad-input kind of the issue."""
+    """name → (path, reason) for every bad-input kind."""
     d.mkdir()
     out = {}
     (d / "empty.wav").write_bytes(b"")

@@ -41,7 +41,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import corpus
-from conftest import Cli
+from helpers import Cli
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

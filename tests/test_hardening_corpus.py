@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import corpus
-from conftest import AUDIOKIT, run
+from helpers import AUDIOKIT, run
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

@@ -15,7 +15,7 @@ import pytest
 import soundfile as sf
 
 import corpus
-from conftest import AUDIOKIT, Cli, run
+from helpers import AUDIOKIT, Cli, run
 from corpus import hostile
 
 

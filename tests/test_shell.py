@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from audiokit import _gen
-from conftest import AUDIOKIT
+from helpers import AUDIOKIT
 
 COMMANDS = [name for name, _, _ in _gen.subcommands()]
 PY = sys.executable

@@ -46,7 +46,7 @@ def audio(tmp_path_factory):
 def trained(audio, tmp_path_factory):
     """A store of 0.5 s mfcc items and a logistic regression on it; stores of the same files at
     2.0 s (whole files: windowed), 0.3 s (padded) and at another sample rate."""
-    from conftest import Cli
+    from helpers import Cli
 
     cli = Cli()
     d = tmp_path_factory.mktemp("trained")

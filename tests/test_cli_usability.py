@@ -1,5 +1,5 @@
-"""What a newcomer trial of the CLI found (issue 13), each checked through the command line on
-audio files the tests write: pitch outside --fmin/--fmax, --harmonics bounded by the band, a
+"""What a first-time user of the CLI meets, each checked through the command line on audio
+files the tests write: pitch outside --fmin/--fmax, --harmonics bounded by the band, a
 pair far from every voice type, many files at once; `train -o -` on a terminal; `info` on a
 model (scores, protocol); --device validated everywhere; a deep run's header printed once on
 a terminal; tables in a pipe neither wrapped nor padded; predict/eval exit codes, empty output
@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import AUDIOKIT, make_tones, run, tone
+from helpers import AUDIOKIT, make_tones, run, tone
 
 ERR = re.compile(r"^audiokit: error: .+\n$")
 
@@ -68,7 +68,7 @@ def data(tmp_path_factory):
 
     from audiokit.cli import app
 
-    root = tmp_path_factory.mktemp("newcomer")
+    root = tmp_path_factory.mktemp("usability")
     make_tones(root / "tones", per_class=8, speakers=2, sr=8000, duration=0.5)
     runner = CliRunner()
     for args in (["featurize", root / "tones", "-f", "mfcc-stats", "-o", root / "ms.h5", "-j", "1", "-q"],
