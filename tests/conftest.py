@@ -7,10 +7,13 @@ test depends on files from outside.
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from filelock import FileLock
 
 # The helpers are imported here too, for modules that still import them from conftest.
 from helpers import (AUDIOKIT, GROUP_RX, HAVE_ESPEAK, HAVE_SOX, TONE_CLASSES, Cli,  # noqa: F401
@@ -22,14 +25,32 @@ def cli() -> Cli:
     return Cli()
 
 
+def made_once(tmp_path_factory, name: str, make) -> Path:
+    """``make(path)`` once per test run, shared by all of xdist's workers: the first worker to get
+    the lock makes it in the run's temporary directory (above the workers' own), the others wait
+    and reuse it (pytest-xdist's recipe for session fixtures that should run once)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    path, done = root / "shared" / name, root / "shared" / f"{name}.done"
+    path.parent.mkdir(exist_ok=True)
+    with FileLock(str(path) + ".lock"):
+        if not done.exists():
+            if path.is_dir():  # left half-made by a worker that crashed
+                shutil.rmtree(path)
+            path.unlink(missing_ok=True)
+            make(path)
+            done.touch()
+    return path
+
+
 @pytest.fixture(scope="session")
 def instruments_dir(tmp_path_factory) -> Path:
     """4 classes × 16 notes, 4 players (groups) per class, 1–2.5 s, mixed rates/formats."""
     from audiokit.demo import make_instruments
 
-    root = tmp_path_factory.mktemp("instruments")
-    make_instruments(root, n_per_class=16, players=4, seed=1, duration=(1.0, 2.5))
-    return root
+    return made_once(tmp_path_factory, "instruments",
+                     lambda root: make_instruments(root, n_per_class=16, players=4, seed=1, duration=(1.0, 2.5)))
 
 
 @pytest.fixture(scope="session")
@@ -37,17 +58,14 @@ def voices_dir(tmp_path_factory) -> Path:
     """Six voice types × 3 singers, each with singerS_low.wav and singerS_high.wav."""
     from audiokit.demo import make_voices
 
-    root = tmp_path_factory.mktemp("voices")
-    make_voices(root, singers_per_type=3, seed=2, duration=1.5)
-    return root
+    return made_once(tmp_path_factory, "voices", lambda root: make_voices(root, singers_per_type=3, seed=2, duration=1.5))
 
 
 @pytest.fixture(scope="session")
 def instruments_mfcc(tmp_path_factory, instruments_dir) -> str:
     """The instruments fixture featurized to mfcc-stats with players as groups."""
-    path = tmp_path_factory.mktemp("instruments-mfcc") / "mfcc-stats.h5"
-    Cli()("featurize", instruments_dir, "-f", "mfcc-stats", "--group-regex", GROUP_RX, "-o", path, "-q")
-    return str(path)
+    return str(made_once(tmp_path_factory, "instruments-mfcc-stats.h5", lambda path: Cli()(
+        "featurize", instruments_dir, "-f", "mfcc-stats", "--group-regex", GROUP_RX, "-o", path, "-q")))
 
 
 @pytest.fixture

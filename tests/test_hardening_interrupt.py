@@ -239,12 +239,11 @@ def zygote():
     z.close()
 
 
-#: Outcome counts of the trials, checked and printed by the last test (which runs in the same
-#: process: the trial tests share its xdist group).
+#: Outcome counts of the trials, checked and printed by the module's last test (in the same
+#: process: pytest runs a module in order, and `--dist loadfile` keeps it on one worker).
 FIGURES: dict[str, dict] = {}
 
 
-@pytest.mark.xdist_group("interruption-trials")
 def test_interrupted_featurize_leaves_no_half_store(zygote, data, tmp_path):
     from audiokit.store import open_store
 
@@ -259,7 +258,6 @@ def test_interrupted_featurize_leaves_no_half_store(zygote, data, tmp_path):
                                       target=tmp_path / "s.h5", check=check, n=20, seed=1, work=tmp_path)
 
 
-@pytest.mark.xdist_group("interruption-trials")
 def test_interrupted_train_leaves_no_half_model(zygote, data, tmp_path):
     from audiokit.modelfile import load_model
 
@@ -277,7 +275,6 @@ def test_interrupted_train_leaves_no_half_model(zygote, data, tmp_path):
                                   report=lambda p: p.with_name(p.stem + ".report.json"))
 
 
-@pytest.mark.xdist_group("interruption-trials")
 def test_interrupted_predict_leaves_no_half_csv(zygote, data, tmp_path):
     store, model = tmp_path / "s.h5", tmp_path / "m.h5"
     zygote.start(["featurize", data / "audio", "-f", "mfcc-stats", "-o", store, "-j", "1", "-q"], cwd=tmp_path,
@@ -664,7 +661,6 @@ def test_two_concurrent_appends_serialise(zygote, data, tmp_path):
     FIGURES["concurrent_append"] = outcome
 
 
-@pytest.mark.xdist_group("interruption-trials")
 def test_report_figures_count_every_trial_and_some_signals_beat_the_output():
     """The interruption figures of this run (docs/reliability.md quotes them), printed and checked:
     each trial counted once, each of the four signals given its share, and in each command some
