@@ -52,6 +52,7 @@ def _bash_complete(*cases: list[str]) -> list[list[str]]:
     return [[w for w in r.splitlines() if w] for r in replies]
 
 
+@pytest.mark.slow
 def test_bash_completes_commands_flags_choices_and_files():
     cases = [
         ["audiokit", ""],

@@ -105,6 +105,7 @@ def tiny_logmel(tmp_path_factory):
     return store
 
 
+@pytest.mark.slow
 def test_deep_lr_class_weights_and_history_reach_the_run(cli, tiny_logmel, tmp_path, one_torch_thread):
     pytest.importorskip("torch")
     out, hist = tmp_path / "spec.h5", tmp_path / "curves" / "h.csv"

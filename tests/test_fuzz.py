@@ -43,7 +43,7 @@ from hypothesis import strategies as st
 import corpus
 from helpers import Cli
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 _N = os.environ.get("AUDIOKIT_FUZZ_EXAMPLES")
 settings.register_profile(

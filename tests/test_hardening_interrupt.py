@@ -31,6 +31,8 @@ import soundfile as sf
 
 import corpus
 
+pytestmark = pytest.mark.slow
+
 ZYGOTE = r"""
 import json, os, sys
 import numpy, h5py, soundfile, soxr, librosa, sklearn.neighbors, sklearn.preprocessing

@@ -151,6 +151,7 @@ def test_bad_inputs(cli, tmp_path, model, store):
     assert "no such file" in res.stderr
 
 
+@pytest.mark.slow
 def test_whole_chain_through_pipes(tmp_path, instruments_dir):
     """featurize | train, featurize | eval, find | predict: real processes and pipes."""
     d, m, s = instruments_dir, tmp_path / "model.h5", tmp_path / "store.h5"

@@ -25,6 +25,8 @@ COMMANDS = [name for name, _, _ in _gen.subcommands()]
 PY = sys.executable
 _PIPELINE: dict = {}
 
+pytestmark = pytest.mark.slow
+
 
 def sh(script: str, cwd, timeout=300) -> subprocess.CompletedProcess:
     """``bash -o pipefail -c SCRIPT`` in its own session: a hang kills every process of the pipeline."""

@@ -217,6 +217,7 @@ def test_bad_input_one_clear_line(cli, tmp_path, store):
         assert not (tmp_path / "never.report.json").exists()
 
 
+@pytest.mark.slow
 def test_store_from_stdin_and_model_to_stdout(tmp_path, store):
     from helpers import run
 

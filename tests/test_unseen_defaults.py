@@ -29,7 +29,7 @@ QUICK = ["--batch-size", "8", "--checkpoint", "none"]
 N = 40  # 4 classes × 10 tones, 2 per class per speaker
 
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
 
 @pytest.fixture(scope="module")

@@ -206,6 +206,7 @@ def test_eval_on_whole_files_equals_predict_on_the_files(cli, trained, audio):
     assert rep["accuracy"] == np.mean([a == b for a, b in zip(labels, truth)])
 
 
+@pytest.mark.slow
 def test_deep_model_eval_equals_predict(cli, audio, tmp_path):
     """The same equality for a small Spec-ResNet on log-mels (one CPU epoch: the weights need not be good)."""
     pytest.importorskip("torch")
