@@ -20,12 +20,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash examples/demo.sh demo-out
 
-## test: the whole suite, what CI runs (under 6 minutes on 2 cores)
+## test: the whole suite, what CI runs (docs/testing.md has its measured time)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 $(PYTEST_ARGS)
 
 ## test-fast: the suite without the tests marked slow (deep training, interruption trials,
-## many subprocesses), for the edit loop: under a minute on 2 cores
+## many subprocesses), for the edit loop
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 -m "not slow" $(PYTEST_ARGS)
 
