@@ -16,7 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))  # tools/gen.py: not in the package
 import gen as _gen  # noqa: E402
-from conftest import run
+from helpers import run
 
 ROOT = _gen.REPO
 BASH = ROOT / "completions" / "audiokit.bash"
@@ -54,6 +54,7 @@ def _bash_complete(*cases: list[str]) -> list[list[str]]:
     return [[w for w in r.splitlines() if w] for r in replies]
 
 
+@pytest.mark.slow
 def test_bash_completes_commands_flags_choices_and_files():
     cases = [
         ["audiokit", ""],

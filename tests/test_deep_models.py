@@ -44,6 +44,7 @@ def _random_torchvision_state(arch: str, path, seed: int = 0):
     return sd
 
 
+@pytest.mark.slow
 def test_sum_stem_adds_the_rgb_kernels_of_a_local_weights_file(tmp_path):
     f = tmp_path / "r18.pth"
     sd = _random_torchvision_state("resnet18", f)
@@ -139,6 +140,7 @@ def _classifier(kind: str, seed: int = 0):
 
 
 @pytest.mark.parametrize("kind", ["specresnet", "resnet18"])
+@pytest.mark.slow
 def test_model_file_round_trip_gives_equal_predictions(tmp_path, kind):
     from audiokit import models
     from audiokit.modelfile import load_model, save_model

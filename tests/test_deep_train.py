@@ -22,8 +22,8 @@ import soundfile as sf
 
 torch = pytest.importorskip("torch")
 
-from conftest import AUDIOKIT, make_tones, run  # noqa: E402
-from conftest import TONE_CLASSES as CLASSES  # noqa: E402
+from helpers import AUDIOKIT, make_tones, run  # noqa: E402
+from helpers import TONE_CLASSES as CLASSES  # noqa: E402
 
 FEATURE_FLAGS = ["--sr", "8000", "--n-fft", "256", "--hop-length", "128", "--n-mels", "32", "--duration", "0.5",
                  "--group-regex", r"^(spk\d+)_"]
@@ -31,7 +31,7 @@ FEATURE_FLAGS = ["--sr", "8000", "--n-fft", "256", "--hop-length", "128", "--n-m
 ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
 
 @pytest.fixture(scope="session")

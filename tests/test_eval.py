@@ -1,4 +1,4 @@
-"""`eval MODEL STORE`: scikit-learn's numbers, tables, plot, unknown classes, bad input (issue 4)."""
+"""`eval MODEL STORE`: scikit-learn's numbers, tables, plot, unknown classes, bad input."""
 
 from __future__ import annotations
 
@@ -9,19 +9,17 @@ import pytest
 
 from audiokit import models
 from audiokit.store import open_store
-from test_train_classic import mfcc_store, synth_store
+from helpers import synth_store
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory, instruments_dir):
-    from conftest import Cli
-
-    return mfcc_store(tmp_path_factory, instruments_dir, Cli())
+def store(instruments_mfcc):
+    return instruments_mfcc
 
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory, store):
-    from conftest import Cli
+    from helpers import Cli
 
     out = tmp_path_factory.mktemp("eval") / "knn.h5"
     Cli()("train", store, "-o", out, "--model", "knn", "--k", "5", "-q")

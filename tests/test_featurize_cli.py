@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import AUDIOKIT, run, tone
+from helpers import AUDIOKIT, run, tone
 
 from audiokit.features import FeatureConfig, extract_file
 from audiokit.store import open_store
@@ -171,6 +171,7 @@ def test_shards_are_every_nth_file_and_merge_to_the_whole(cli, small_set, tmp_pa
     assert not (tmp_path / "x.h5").exists()
 
 
+@pytest.mark.slow
 def test_workers_give_byte_identical_stores(cli, instruments_dir, tmp_path):
     a, b = tmp_path / "w1.h5", tmp_path / "w2.h5"
     cli("featurize", instruments_dir, "-o", a, "-j", "1", "--group-regex", r"^(player\d+)_", "-q")
@@ -196,7 +197,7 @@ def test_paths_on_stdin_with_spaces_and_non_ascii(cli, tmp_path):
 # -- bad inputs --------------------------------------------------------------------------------
 
 def _bad_inputs(d):
-    """name → (path, reason) for every bad-input kind of the issue."""
+    """name → (path, reason) for every bad-input kind."""
     d.mkdir()
     out = {}
     (d / "empty.wav").write_bytes(b"")
@@ -312,6 +313,7 @@ def _start_and_kill(src, out, sig, workers):
 
 
 @pytest.mark.parametrize("sig,workers", [(signal.SIGINT, 2), (signal.SIGTERM, 1)], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.slow
 def test_interrupt_leaves_nothing(slow_set, tmp_path, sig, workers):
     out = tmp_path / "s.h5"
     rc, err = _start_and_kill(slow_set, out, sig, workers)
@@ -323,6 +325,7 @@ def test_interrupt_leaves_nothing(slow_set, tmp_path, sig, workers):
     assert os.listdir(tmp_path) == []  # no store, no temp file
 
 
+@pytest.mark.slow
 def test_sigkill_leaves_no_file_under_the_target_name(slow_set, tmp_path):
     out = tmp_path / "s.h5"
     rc, _ = _start_and_kill(slow_set, out, signal.SIGKILL, 2)
@@ -332,6 +335,7 @@ def test_sigkill_leaves_no_file_under_the_target_name(slow_set, tmp_path):
     assert all(n.startswith(".s.h5.") and n.endswith(".tmp") for n in os.listdir(tmp_path))
 
 
+@pytest.mark.slow
 def test_featurize_to_stdout_piped_into_info(instruments_dir):
     r = run(f"audiokit featurize '{instruments_dir}' -f mfcc-stats -o - | audiokit info - --json", shell=True)
     assert r.returncode == 0, r.stderr.decode()
@@ -346,6 +350,7 @@ def test_featurize_to_stdout_piped_into_info(instruments_dir):
     assert err.count("\n") == 1 and err.startswith(f"audiokit: featurize: done {n} of {n} (0 skipped) → stdout")
 
 
+@pytest.mark.slow
 def test_progress_bar_on_a_terminal(small_set, tmp_path):
     master, slave = pty.openpty()
     proc = subprocess.Popen(AUDIOKIT + ["featurize", str(small_set), "-f", "mfcc-stats", "-o", str(tmp_path / "b.h5"),

@@ -41,9 +41,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import corpus
-from conftest import Cli
+from helpers import Cli
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 _N = os.environ.get("AUDIOKIT_FUZZ_EXAMPLES")
 settings.register_profile(

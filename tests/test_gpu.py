@@ -8,7 +8,7 @@ on-device batches, the DDP code path with gloo) and skip what only CUDA has (fp1
 ``GradScaler``, channels_last, pinned memory, ``torch.compile``, NCCL), saying why.
 
 What runs on a GPU, through the CLI (in-process ``CliRunner``, or ``torchrun`` as a real
-process) on 32 × 32 log-mels of four timbre classes of tones (tests/conftest.py):
+process) on 32 × 32 log-mels of four timbre classes of tones (tests/helpers.py):
 
 * training with AMP in the dtype the engine picks (bf16 where supported) and in fp16 with a
   ``GradScaler`` (forced by replacing ``audiokit.models.deep.amp_dtype``, which the engine
@@ -37,7 +37,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from conftest import TONE_CLASSES, make_tones  # noqa: E402
+from helpers import TONE_CLASSES, make_tones  # noqa: E402
 
 CUDA = torch.cuda.is_available()
 ON_CPU = os.environ.get("AUDIOKIT_GPU_TESTS_ON_CPU", "") == "1"

@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 
 import corpus
-from conftest import AUDIOKIT, run
+from helpers import AUDIOKIT, run
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 
 @pytest.fixture(scope="module")

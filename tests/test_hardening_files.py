@@ -15,7 +15,7 @@ import pytest
 import soundfile as sf
 
 import corpus
-from conftest import AUDIOKIT, Cli, run
+from helpers import AUDIOKIT, Cli, run
 from corpus import hostile
 
 
@@ -189,6 +189,7 @@ def clf_shape(clf):
 
 
 @pytest.mark.parametrize("what", ["store", "model"])
+@pytest.mark.slow
 def test_random_damage_is_refused_or_read(good, tmp_path, what):
     src = (good / ("s.h5" if what == "store" else "knn.h5")).read_bytes()
     reader = _read_store if what == "store" else _read_model
@@ -226,6 +227,7 @@ def _edited(src, dst, edit):
     return dst
 
 
+@pytest.mark.slow
 def test_data_stored_in_other_files_is_refused(cli, good, tmp_path):
     """Virtual datasets read other files (any HDF5 file the user can read) and a self-referencing
     one crashed libhdf5 (SIGSEGV) in the model reader; an 'arrays' group that is an external link

@@ -13,14 +13,11 @@ from audiokit import models
 from audiokit.modelfile import FORMAT_VERSION, load_model, save_model
 from audiokit.models import classic
 from audiokit.store import open_store
-from test_train_classic import mfcc_store
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory, instruments_dir):
-    from conftest import Cli
-
-    return mfcc_store(tmp_path_factory, instruments_dir, Cli())
+def store(instruments_mfcc):
+    return instruments_mfcc
 
 
 @pytest.fixture(scope="module")
@@ -104,11 +101,15 @@ def test_knn_kneighbors_for_pitch(data):
     d, who = back.kneighbors(X[:5])
     assert d.shape == (5, 4) and who.shape == (5, 4)
     assert (np.diff(d, axis=1) >= 0).all()
-    # Each item is its own nearest. A float32 self-distance is sqrt(rounding of |x|^2 - 2x.x + |x|^2),
-    # so it is about sqrt(eps) * |x|, not 0: the tolerance scales with the items' norms.
+    # Each item is its own nearest. A self-distance is sqrt(rounding of |x|^2 - 2x.x + |x|^2), about
+    # sqrt(eps) * |x| rather than 0: the tolerance scales with the items' norms.
     scale = np.linalg.norm(np.asarray(X[:5], dtype=np.float64), axis=1)
     assert (d[:, 0] <= 1e-3 * scale).all(), d[:, 0]
     assert [w[0] for w in who] == [names[c] for c in y[:5]]
+    # the neighbour's identity, free of rounding: with each item a class of its own, its nearest is itself
+    own = [f"item{i}" for i in range(8)]
+    alone = classic.fit("knn", X[:8], np.arange(8), class_names=own, feature_config=cfg, params={"k": 2})
+    assert [w[0] for w in alone.kneighbors(X[:8])[1]] == own
     with pytest.raises(Exception, match="knn"):
         classic.fit("logreg", X, y, class_names=names, feature_config=cfg).kneighbors(X[:1])
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import HAVE_ESPEAK, run, tone
+from helpers import HAVE_ESPEAK, run, tone
 
 from audiokit.demo import VOICE_RANGES, sung_vowel
 from audiokit.pitch import VOICE_TYPES

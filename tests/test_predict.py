@@ -1,4 +1,4 @@
-"""`predict MODEL INPUT…`: files, directories, stdin, stores, formats, errors, windows (issue 4)."""
+"""`predict MODEL INPUT…`: files, directories, stdin, stores, formats, errors, windows."""
 
 from __future__ import annotations
 
@@ -10,20 +10,18 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import run
-from test_train_classic import GROUP_RX, mfcc_store, synth_store
+from helpers import run
+from helpers import GROUP_RX, synth_store
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory, instruments_dir):
-    from conftest import Cli
-
-    return mfcc_store(tmp_path_factory, instruments_dir, Cli())
+def store(instruments_mfcc):
+    return instruments_mfcc
 
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory, store):
-    from conftest import Cli
+    from helpers import Cli
 
     out = tmp_path_factory.mktemp("predict") / "mlp.h5"
     Cli()("train", store, "-o", out, "--model", "mlp", "--hidden", "32", "--seed", "1", "-q")
@@ -117,7 +115,7 @@ def test_f0_range_model_points_to_pitch(cli, tmp_path, instruments_dir):
 
 def test_long_files_are_windowed(cli, tmp_path):
     """A fixed-duration logmel model (KNN on flattened spectrograms) cuts a long file into windows."""
-    from conftest import tone
+    from helpers import tone
 
     d = tmp_path / "tones"
     for i, f0 in enumerate((220, 233, 247, 262, 277, 294)):
@@ -153,6 +151,7 @@ def test_bad_inputs(cli, tmp_path, model, store):
     assert "no such file" in res.stderr
 
 
+@pytest.mark.slow
 def test_whole_chain_through_pipes(tmp_path, instruments_dir):
     """featurize | train, featurize | eval, find | predict: real processes and pipes."""
     d, m, s = instruments_dir, tmp_path / "model.h5", tmp_path / "store.h5"

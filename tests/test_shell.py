@@ -20,11 +20,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))  # tools/gen.py: not in the package
 import gen as _gen  # noqa: E402
-from conftest import AUDIOKIT
+from helpers import AUDIOKIT
 
 COMMANDS = [name for name, _, _ in _gen.subcommands()]
 PY = sys.executable
 _PIPELINE: dict = {}
+
+pytestmark = pytest.mark.slow
 
 
 def sh(script: str, cwd, timeout=300) -> subprocess.CompletedProcess:

@@ -1,6 +1,6 @@
 import pytest
 
-from conftest import run
+from helpers import run
 
 
 def test_help_and_version_do_not_import_heavy_modules():
@@ -30,7 +30,7 @@ def _modules_after(argv, heavy=("torch", "torchvision", "sklearn")) -> list[str]
 def test_each_kind_imports_only_its_own_library(tmp_path):
     """predict with a KNN does not import PyTorch; with a Spec-ResNet it imports neither
     scikit-learn nor torchvision."""
-    from conftest import TONE_CLASSES, make_tones
+    from helpers import TONE_CLASSES, make_tones
 
     audio = make_tones(tmp_path / "tones", per_class=4, speakers=2)
     one = next(audio.rglob("*.wav"))

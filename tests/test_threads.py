@@ -29,14 +29,17 @@ def probe(threads: str, *, prefix=(), env=None) -> str:
 
 
 @pytest.mark.skipif(not shutil.which("taskset"), reason="needs taskset (util-linux)")
+@pytest.mark.slow
 def test_a_restricted_affinity_sizes_every_pool():
     assert probe("-", prefix=("taskset", "-c", "0")) == "1 1 [1]"
 
 
+@pytest.mark.slow
 def test_omp_num_threads_is_taken_as_given():
     assert probe("-", env={"OMP_NUM_THREADS": "1"}) == "1 1 [1]"
 
 
+@pytest.mark.slow
 def test_threads_flag_reaches_torch_and_blas():
     assert probe("1").split(" ", 1)[1] == "1 [1]"
 

@@ -1,4 +1,4 @@
-"""`train --model knn|svm|mlp|logreg`: validation, CV, the k sweep, bad input (issue 4)."""
+"""`train --model knn|svm|mlp|logreg`: validation, CV, the k sweep, bad input."""
 
 from __future__ import annotations
 
@@ -11,34 +11,11 @@ import pytest
 from audiokit.features import FeatureConfig
 from audiokit.store import StoreWriter, open_store
 from audiokit.training import splits
-
-GROUP_RX = r"^(player\d+)_"
-
-
-def mfcc_store(tmp_path_factory, instruments_dir, cli) -> str:
-    """The instruments fixture featurized to mfcc-stats with players as groups (made once per worker)."""
-    path = tmp_path_factory.getbasetemp() / "classic-mfcc-stats.h5"
-    if not path.exists():
-        cli("featurize", instruments_dir, "-f", "mfcc-stats", "--group-regex", GROUP_RX, "-o", path, "-q")
-    return str(path)
-
-
-def synth_store(path, X, labels, *, groups=None, folds=None, kind="mfcc-stats") -> str:
-    """A store of given feature vectors (for constructed cases and bad input)."""
-    cfg = FeatureConfig(kind=kind)
-    with StoreWriter(str(path), cfg) as w:
-        for i, x in enumerate(X):
-            w.add(np.asarray(x, np.float32), label=None if labels[i] is None else str(labels[i]),
-                  path=f"item{i:04d}.wav", group=None if groups is None else str(groups[i]),
-                  fold=None if folds is None else int(folds[i]))
-    return str(path)
-
+from helpers import synth_store
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory, instruments_dir):
-    from conftest import Cli
-
-    return mfcc_store(tmp_path_factory, instruments_dir, Cli())
+def store(instruments_mfcc):
+    return instruments_mfcc
 
 
 @pytest.mark.parametrize("kind", ["knn", "svm", "mlp", "logreg"])
@@ -240,8 +217,9 @@ def test_bad_input_one_clear_line(cli, tmp_path, store):
         assert not (tmp_path / "never.report.json").exists()
 
 
+@pytest.mark.slow
 def test_store_from_stdin_and_model_to_stdout(tmp_path, store):
-    from conftest import run
+    from helpers import run
 
     r = run(f"cat {store} | audiokit train - -o - --model logreg -q > {tmp_path}/m.h5", shell=True)
     assert r.returncode == 0, r.stderr

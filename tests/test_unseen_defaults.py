@@ -3,7 +3,7 @@ with enough groups, a share of every group with too few), the default kind per s
 the refit on all training items, the fold ensemble of ``--folds K --no-refit`` and per-item
 normalisation.
 
-Data: timbre tones (conftest.make_tones) from five "speakers", featurized as 32 × 32 log-mels and
+Data: timbre tones (helpers.make_tones) from five "speakers", featurized as 32 × 32 log-mels and
 as mfcc-stats vectors; constructed vector stores for the split cases.
 """
 
@@ -19,7 +19,7 @@ from audiokit.features import FeatureConfig
 from audiokit.store import StoreWriter, open_store
 from audiokit.training import splits
 
-from conftest import TONE_CLASSES, Cli, make_tones  # noqa: E402
+from helpers import TONE_CLASSES, Cli, make_tones  # noqa: E402
 
 GROUPS = ["--group-regex", r"^(spk\d+)_"]
 LOGMEL = ["--sr", "8000", "--n-fft", "256", "--hop-length", "128", "--n-mels", "32", "--duration", "0.5", *GROUPS]
@@ -29,7 +29,7 @@ QUICK = ["--batch-size", "8", "--checkpoint", "none"]
 N = 40  # 4 classes × 10 tones, 2 per class per speaker
 
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
 
 @pytest.fixture(scope="module")

@@ -46,7 +46,7 @@ def audio(tmp_path_factory):
 def trained(audio, tmp_path_factory):
     """A store of 0.5 s mfcc items and a logistic regression on it; stores of the same files at
     2.0 s (whole files: windowed), 0.3 s (padded) and at another sample rate."""
-    from conftest import Cli
+    from helpers import Cli
 
     cli = Cli()
     d = tmp_path_factory.mktemp("trained")
@@ -206,6 +206,7 @@ def test_eval_on_whole_files_equals_predict_on_the_files(cli, trained, audio):
     assert rep["accuracy"] == np.mean([a == b for a, b in zip(labels, truth)])
 
 
+@pytest.mark.slow
 def test_deep_model_eval_equals_predict(cli, audio, tmp_path):
     """The same equality for a small Spec-ResNet on log-mels (one CPU epoch: the weights need not be good)."""
     pytest.importorskip("torch")

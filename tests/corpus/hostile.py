@@ -66,7 +66,7 @@ def stores(good: str | os.PathLike, d: str | os.PathLike, marker: str | os.PathL
     add("absurd_features", "claims more data than a file",
         lambda h: _replace(h, "features", shape=(10**12 // 40, 40), dtype="f4", chunks=(1, 40)))
     # 3e9 items everywhere: consistent lengths, so only the size check stands between the reader
-    # and a 22 GB allocation (before the fix, `audiokit info` on this 20 KB file was OOM-killed).
+    # and a 22 GB allocation (a reader that trusted it would be OOM-killed on this 20 KB file).
     add("absurd_items", "claims more data than a file", lambda h: [
         _replace(h, "features", shape=(3 * 10**9, 1), dtype="f4", chunks=(1 << 16, 1)),
         _replace(h, "labels", shape=(3 * 10**9,), dtype="i8", chunks=(1 << 16,)),

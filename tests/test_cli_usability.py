@@ -1,5 +1,5 @@
-"""What a newcomer trial of the CLI found (issue 13), each checked through the command line on
-audio files the tests write: pitch outside --fmin/--fmax, --harmonics bounded by the band, a
+"""What a first-time user of the CLI meets, each checked through the command line on audio
+files the tests write: pitch outside --fmin/--fmax, --harmonics bounded by the band, a
 pair far from every voice type, many files at once; `train -o -` on a terminal; `info` on a
 model (scores, protocol); --device validated everywhere; a deep run's header printed once on
 a terminal; tables in a pipe neither wrapped nor padded; predict/eval exit codes, empty output
@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import AUDIOKIT, make_tones, run, tone
+from helpers import AUDIOKIT, make_tones, run, tone
 
 ERR = re.compile(r"^audiokit: error: .+\n$")
 
@@ -68,7 +68,7 @@ def data(tmp_path_factory):
 
     from audiokit.cli import app
 
-    root = tmp_path_factory.mktemp("newcomer")
+    root = tmp_path_factory.mktemp("usability")
     make_tones(root / "tones", per_class=8, speakers=2, sr=8000, duration=0.5)
     runner = CliRunner()
     for args in (["featurize", root / "tones", "-f", "mfcc-stats", "-o", root / "ms.h5", "-j", "1", "-q"],
@@ -180,6 +180,7 @@ def test_pitch_takes_many_files_one_row_each(cli, tmp_path):
 
 # -- 8. a binary model to a terminal ---------------------------------------------------------------
 
+@pytest.mark.slow
 def test_train_refuses_to_write_a_model_to_a_terminal(data):
     rc, screen, err = on_pty(["train", "ms.h5", "--model", "knn", "-o", "-"], cwd=data, stderr_too=False)
     assert rc == 2 and screen == "", screen
@@ -262,6 +263,7 @@ def test_device_is_validated_by_every_command_that_takes_it(cli, data, tmp_path)
 
 # -- 12 (and 11 for deep models). A deep run on a terminal ---------------------------------------------
 
+@pytest.mark.slow
 def test_deep_train_on_a_terminal_prints_its_header_once(data, tmp_path):
     rc, screen, _ = on_pty(["train", "lm.h5", "--model", "specresnet", "--epochs", "1", "--val-split", "0",
                             "--batch-size", "16", "-o", tmp_path / "d.h5"], cwd=data, stderr_too=True)
@@ -284,6 +286,7 @@ def test_deep_train_on_a_terminal_prints_its_header_once(data, tmp_path):
 
 # -- 13. tables into a pipe --------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_tables_in_a_pipe_are_not_wrapped_or_padded(data, tmp_path):
     d = tmp_path / ("recordings of the second singer, session " + "x" * 40) / "take 1"
     low, high = tone(d / "singer2_low.wav", 130.81), tone(d / "singer2_high.wav", 523.25)
@@ -375,6 +378,7 @@ def test_completion_offers_optimizer_and_scheduler_values():
     assert set(_complete_optimizers()) == set(OPTIMIZERS) and set(_complete_schedulers()) == set(SCHEDULERS)
 
 
+@pytest.mark.slow
 def test_plots_of_k_and_epochs_have_whole_number_ticks(cli, data, tmp_path, monkeypatch):
     from matplotlib.figure import Figure
 

@@ -1,5 +1,5 @@
-"""Findings of the newcomer trial (issue 13) on ``featurize``, each through the CLI on real audio files:
-label schemes recorded and kept by ``--append``, ImageFolder labels for nested class folders, unsound
+"""``featurize`` as a first-time user drives it, each through the CLI on real audio files: label
+schemes recorded and kept by ``--append``, ImageFolder labels for nested class folders, unsound
 feature settings refused up front, merged shards equal to one run, manifests as spreadsheets write
 them, folds from a manifest, and ``--max-errors``."""
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import h5py
 import pytest
 
-from conftest import tone
+from helpers import tone
 
 from audiokit.store import open_store
 
