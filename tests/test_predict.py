@@ -169,3 +169,22 @@ def test_whole_chain_through_pipes(tmp_path, instruments_dir):
     n_wav = len(list((d / "flute").rglob("*.wav")))
     counts = {lab: int(n) for n, lab in (x.split() for x in r.stdout.decode().splitlines())}
     assert sum(counts.values()) == n_wav > 0 and set(counts) <= {"flute", "clarinet", "bowed", "plucked"}
+
+
+def test_summary_counts_the_wall_time_of_the_whole_process(tmp_path, instruments_dir, model):
+    """The closing line's seconds include start-up and model loading (what the user waited), and
+    its rate is over that time: files / seconds as printed."""
+    import re
+    import time
+
+    t0 = time.perf_counter()
+    r = run(["predict", model, instruments_dir / "flute", "-o", tmp_path / "p.csv"])
+    outside = time.perf_counter() - t0
+    assert r.returncode == 0, r.stderr
+    line = r.stderr.decode().strip().splitlines()[-1]
+    m = re.search(r"predict: (\d+) of (\d+) files in ([\d.]+) s \((\d+) files/s; ([\d.]+) s of it to start", line)
+    assert m, line
+    done, wall, rate, start = int(m[1]), float(m[3]), int(m[4]), float(m[5])
+    assert done == int(m[2]) == len([p for p in (instruments_dir / "flute").rglob("*") if p.is_file()])
+    assert 0.5 * outside - 0.1 <= wall <= outside + 0.05  # the interpreter's own start-up is not counted
+    assert 0 < start < wall and abs(rate - done / wall) <= 1

@@ -8,6 +8,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
+from audiokit import elapsed
 from audiokit.cli._common import (Threads, Quiet, SkipErrors, Verbose, Workers, choice, complete_crops,
                                   complete_feature_kinds, complete_pad_modes, complete_stats,
                                   complete_pitch_methods, default_workers, guarded, log, progress)
@@ -388,7 +389,8 @@ def featurize(
             raise AudiokitError(f"none of {total} inputs could be featurized; no store written", path=output)
         _warn_one_class(added, old_classes, record)
     target = "stdout" if output == "-" else output
-    log.info(f"featurize: done {written} of {total} ({skipped} skipped) → {target} [{cfg.describe()}]")
+    log.info(f"featurize: done {written} of {total} ({skipped} skipped) in {elapsed():.1f} s → {target} "
+             f"[{cfg.describe()}]")
 
 
 #: featurize's options that are not feature settings: the only ones that may go with --like.

@@ -8,6 +8,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
+from audiokit import elapsed
 from audiokit.cli._common import (Device, Quiet, SkipErrors, Threads, Verbose, Workers, check_device,
                                   check_device_for_kind,
                                   check_output_path, choice, console_for, default_workers, guarded, log, progress)
@@ -153,8 +154,10 @@ def predict(
         if store is not None:
             store.close()
     dt = time.perf_counter() - t0
+    wall = elapsed()
     done = total - errors
-    log.info(f"predict: {done} of {total} {unit} in {dt:.1f} s ({done / dt if dt > 0 else 0:.0f} {unit}/s)"
+    log.info(f"predict: {done} of {total} {unit} in {wall:.1f} s ({done / wall if wall > 0 else 0:.0f} {unit}/s; "
+             f"{wall - dt:.1f} s of it to start and load the model)"
              + (f", {errors} could not be used" if errors else "")
              + (f" → {output}" if to_file else ""))
     if errors and not skip_errors:
