@@ -70,9 +70,18 @@ def class_counts(y, class_names) -> dict[str, int]:
     return {name: int(n) for name, n in zip(class_names, counts)}
 
 
-def why_kind(run) -> str:
-    """`` (chosen: REASON)`` after the kind in a summary's first line, when the kind was not given."""
-    return f" ({run.model_reason}; --model chooses another)" if run.model_reason else ""
+def items_line(report: dict) -> str:
+    """The first line of a run's summary: the kind (and why it was chosen), items, classes, features."""
+    from audiokit.features import FeatureConfig
+
+    why = f" ({report['kind_reason']}; --model chooses another)" if report.get("kind_reason") else ""
+    shape = report["item_shape"]
+    items = (f"items {shape[0]}×{shape[1]}" if report.get("family") == "PyTorch"
+             else f"{report['feature_dim']} features")
+    groups = report["items"].get("train_groups")
+    return (f"{report['model']}{why} on {report['items']['train']} items, {len(report['classes'])} classes, {items} "
+            f"[{FeatureConfig.from_dict(report['feature_config']).describe()}]"
+            + (f", {groups} groups" if groups is not None else ""))
 
 
 def cv_lines(cv: dict) -> list[str]:
