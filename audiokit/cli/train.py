@@ -120,12 +120,23 @@ def _option(name: str, f, owners):
     help_ = f.metadata["help"]
     if "choices" in f.metadata:
         help_ += " One of: " + ", ".join(map(str, f.metadata["choices"])) + "."
-    default = _default_text(name, f, owners or [("", RunSettings)])
+    default = "" if f.metadata.get("shared") else _default_text(name, f, owners or [("", RunSettings)])
     help_ = (f"{scope.removeprefix('the ')}: " if scope else "") + help_ + (f" Default: {default}." if default else "")
+    complete = None
+    if name == "device":
+        from audiokit.cli._common import complete_device as complete
+    elif "choices" in f.metadata:
+        complete = _completer(tuple(map(str, f.metadata["choices"])))
     opt = typer.Option(decl, help=help_, rich_help_panel=panel, show_default=False,
-                       metavar=f.metadata.get("metavar"))
+                       metavar=f.metadata.get("metavar"), autocompletion=complete)
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
                              annotation=Annotated[Optional[typ], opt])
+
+
+def _completer(choices: tuple):
+    def complete() -> list[str]:
+        return list(choices)
+    return complete
 
 
 def _kinds_help() -> str:

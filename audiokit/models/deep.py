@@ -43,8 +43,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from audiokit.errors import ModelFileError, UsageError
-from audiokit.models import DEEP_KINDS
+from audiokit.errors import ModelFileError, ParameterError, UsageError
+from audiokit.models import names
 
 #: ``--input-size auto`` (the default): a ResNet's sides shorter than this are scaled up to it.
 #: A ResNet divides each side by 32, so a 64-band log-mel ends as a 2×2 map; upsampling it to 128
@@ -78,14 +78,14 @@ def resolve_device(spec: str = "auto"):
         return torch.device("cpu")
     m = re.fullmatch(r"cuda(?::(\d+))?", s)
     if not m:
-        raise UsageError(f"--device must be auto, cpu, cuda or cuda:N, got {spec!r}")
+        raise ParameterError("device", f"must be auto, cpu, cuda or cuda:N, got {spec!r}")
     if not torch.cuda.is_available():
-        raise UsageError(f"--device {spec}: no CUDA GPU is available here (torch.cuda.is_available() is False; "
+        raise ParameterError("device", f"{spec}: no CUDA GPU is available here (torch.cuda.is_available() is False; "
                          f"torch {torch.__version__}); use --device cpu or auto")
     n = torch.cuda.device_count()
     idx = int(m.group(1)) if m.group(1) is not None else torch.cuda.current_device()
     if idx >= n:
-        raise UsageError(f"--device {spec}: this machine has {n} CUDA device(s), cuda:0..cuda:{n - 1}")
+        raise ParameterError("device", f"{spec}: this machine has {n} CUDA device(s), cuda:0..cuda:{n - 1}")
     return torch.device("cuda", idx)
 
 
@@ -136,7 +136,7 @@ def parse_input_size(spec) -> dict | None:
             return {"resize": resize, "crop": crop}
         return {"resize": hw(s), "crop": None}
     except ValueError:
-        raise UsageError(f"--input-size must be auto, none, N, HxW or N/M (resize then centre-crop, e.g. 256/224), "
+        raise ParameterError("input_size", f"must be auto, none, N, HxW or N/M (resize then centre-crop, e.g. 256/224), "
                          f"sizes 8..4096, got {spec!r}") from None
 
 
@@ -255,7 +255,7 @@ def network_params(kind: str, *, n_classes: int, in_shape: Sequence[int], stem: 
                    input_size=None, widths: Sequence[int] | None = None, pretrained: str = "none",
                    normalize: str = "dataset") -> dict:
     """The JSON ``params`` that rebuild a network: architecture, input shape and transform."""
-    if kind not in DEEP_KINDS:
+    if kind not in names("PyTorch"):
         raise UsageError(f"not a deep model kind: {kind!r}")
     if len(in_shape) != 2:
         raise UsageError(f"a CNN takes 2-D items (mel bands × frames); these items have shape {tuple(in_shape)}")
@@ -270,7 +270,7 @@ def network_params(kind: str, *, n_classes: int, in_shape: Sequence[int], stem: 
         from audiokit.models.specresnet import WIDTHS
 
         if stem not in (None, "sum"):
-            raise UsageError("--stem applies to the ResNets; specresnet takes one channel as it is")
+            raise ParameterError("stem", "applies to the ResNets; specresnet takes one channel as it is")
         p["widths"] = [int(w) for w in (widths or WIDTHS)]
         p["frontend"] = NORMALIZE[normalize]
     h, w = output_shape(p["in_shape"], p["input_size"])
@@ -427,7 +427,7 @@ def load_state_arrays(net, arrays: dict, *, path: str = "") -> None:
 def from_modelfile(mf, *, device: str = "auto") -> DeepClassifier:
     """Rebuild a deep classifier from a loaded :class:`audiokit.modelfile.ModelFile`."""
     path = mf.path or None
-    if mf.kind not in DEEP_KINDS:
+    if mf.kind not in names("PyTorch"):
         raise ModelFileError(f"not a deep model kind: {mf.kind!r}", path=path)
     p = dict(mf.params or {})
     need = ("arch", "n_classes", "in_shape", "frontend")

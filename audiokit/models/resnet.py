@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 from typing import Mapping
 
-from audiokit.errors import AudiokitError, UsageError
+from audiokit.errors import AudiokitError, ParameterError, UsageError
 
 ARCHS = ("resnet18", "resnet34", "resnet50")
 STEMS = ("repeat", "sum")
@@ -179,7 +179,7 @@ def build_resnet(arch: str, *, n_classes: int, stem: str = "sum", pretrained: st
     from torch import nn
 
     if stem not in STEMS:
-        raise UsageError(f"--stem must be one of {', '.join(STEMS)}, got {stem!r}")
+        raise ParameterError("stem", f"must be one of {', '.join(STEMS)}, got {stem!r}")
     net = _ctor(arch)(weights=None)
     if state is None and pretrained not in (None, "none"):
         state, _ = pretrained_state(arch, pretrained)

@@ -125,8 +125,9 @@ class RunSettings(Settings):
                                     "none | a regex whose first capture group on the file name is the group.")
     test_split: str | None = setting(None, "Hold out a test set first: store fold number(s) like 3 or 3,4 (from "
                                            "a manifest's fold column), or a fraction like 0.2; scored once at the end.")
-    seed: int = setting(0, "Random seed; the same seed repeats a run on the same device.")
-    device: str = setting("auto", "auto | cpu | cuda | cuda:N (auto picks a GPU when one is present).")
+    seed: int = setting(0, "Random seed; the same seed repeats a run on the same device.", shared=True)
+    device: str = setting("auto", "auto | cpu | cuda | cuda:N (auto picks a GPU when one is present).",
+                          shared=True)
     refit: bool = setting(True, "After validation or CV, train the saved model again on all training items "
                                 "(deep: for the validated runs' epochs), so it knows every group; off saves the "
                                 "validated model, or with folds the fold models as an ensemble (probabilities "
