@@ -219,7 +219,7 @@ class DeepFitter:
             shown = "native" if size is None else "×".join(map(str, size["resize"])) + (
                 f" cropped to {'×'.join(map(str, size['crop']))}" if size.get("crop") else "")
             setup.append(f"stem {self.params['stem']}, input {data.item_shape[0]}×{data.item_shape[1]} → {shown} "
-                         f"(input size {s.input_size}), pretrained {self.pre_desc}")
+                         f"(--input-size {s.input_size}), pretrained {self.pre_desc}")
         report["setup"] = setup
         for line in [rep.items_line(report)] + setup:
             log.info(f"train: {line}")
