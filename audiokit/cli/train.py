@@ -248,7 +248,7 @@ def _train(store: str, output: str, model=None, recipe=None, json_out=False, thr
     log.addHandler(logged)
     try:
         report = run_train(store, output, settings, kind=model, stdin=stdin_copy, kind_reason=why,
-                           record={"argv": sys.argv[1:]})
+                           record={"argv": sys.argv[1:]}, summarize=summary_lines)
     finally:
         log.removeHandler(logged)
     if report.get("rank", 0):  # torchrun: only rank 0 prints
@@ -256,7 +256,7 @@ def _train(store: str, output: str, model=None, recipe=None, json_out=False, thr
     if json_out:
         write_json(report)
         return
-    lines = summary_lines(report)
+    lines = list(report["summary"])
     if output == "-":  # stdout carries the model: the summary goes to the log
         for line in lines:
             log.info(line)

@@ -102,17 +102,22 @@ def report_path(model_path: str) -> str:
     return f"{root}.report.json"
 
 
-def write_report(model_path: str, report: dict) -> str | None:
-    """Write ``report`` as JSON beside the model (atomically); returns its path.
+def report_file(model_path: str) -> str | None:
+    """The report's path for a model written to ``model_path``; ``None`` for a model written to
+    stdout (``-``) or to a device or FIFO (``/dev/null``): there is no "beside"."""
+    if model_path == "-" or (os.path.exists(model_path) and not os.path.isfile(model_path)):
+        return None
+    return report_path(model_path)
 
-    A model written to stdout (``-o -``) or to a device or FIFO (``-o /dev/null``) has no
-    "beside": nothing is written, ``None`` returned.
-    """
+
+def write_report(model_path: str, report: dict) -> str | None:
+    """Write ``report`` as JSON beside the model (atomically); returns its path, or ``None``
+    (nothing written) where :func:`report_file` has none."""
     from audiokit.store import AtomicTarget
 
-    if model_path == "-" or (os.path.exists(model_path) and not os.path.isfile(model_path)):
-        return None  # stdout, /dev/null, a FIFO: there is no "beside"
-    path = report_path(model_path)
+    path = report_file(model_path)
+    if path is None:
+        return None
     target = AtomicTarget(path)
     try:
         with open(target.file, "w", encoding="utf-8") as f:

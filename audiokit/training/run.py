@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -97,7 +98,7 @@ class Data:
 
 
 def train(store: str, output: str, settings=None, *, kind: str | None = None, stdin=None, kind_reason: str = "",
-          record: dict | None = None) -> dict:
+          record: dict | None = None, summarize: Callable[[dict], list[str]] | None = None) -> dict:
     """Train a model on ``store`` and write it to ``output`` (``-``: stdout) with its report beside it.
 
     Parameters
@@ -113,6 +114,9 @@ def train(store: str, output: str, settings=None, *, kind: str | None = None, st
         Why this kind, when it was chosen rather than given (recorded in the report).
     record
         Extra provenance for the model file (the CLI's command line).
+    summarize
+        Builds the human lines of the finished report (the CLI's summary); they are kept in
+        the report as ``summary``.
 
     Returns the report: the dict also written as JSON beside the model. Under torchrun,
     ranks other than 0 return ``{"rank": r}`` and write nothing.
@@ -134,7 +138,8 @@ def train(store: str, output: str, settings=None, *, kind: str | None = None, st
     settings.check()
     fitter = spec.make_fitter(kind, settings, store=store, output=output)
     with fitter.session():
-        return _run(fitter, store, output, stdin=stdin, kind_reason=kind_reason, record=record or {})
+        return _run(fitter, store, output, stdin=stdin, kind_reason=kind_reason, record=record or {},
+                    summarize=summarize)
 
 
 def _default_kind(store, stdin):
@@ -145,7 +150,7 @@ def _default_kind(store, stdin):
         return default_kind(s.item_shape, s.config.kind)
 
 
-def _run(fitter, store, output, *, stdin, kind_reason, record) -> dict:
+def _run(fitter, store, output, *, stdin, kind_reason, record, summarize) -> dict:
     s = fitter.settings
     kind = fitter.kind
     data = _read(fitter, store, stdin, s)
@@ -268,9 +273,10 @@ def _run(fitter, store, output, *, stdin, kind_reason, record) -> dict:
 
     save_model(output, model.to_modelfile())
     fitter.after_save(report, members)  # plots and leftovers: after the model, so a failed run leaves none
-    report["report"] = rep.write_report(output, report)
-    if report["report"]:  # the file names itself too, so it is complete on its own
-        rep.write_report(output, report)
+    report["report"] = rep.report_file(output)  # the file names itself too, so it is complete on its own
+    if summarize is not None:
+        report["summary"] = summarize(report)
+    rep.write_report(output, report)
     return report
 
 
