@@ -242,7 +242,8 @@ def _train(store: str, output: str, model=None, recipe=None, json_out=False, thr
                              path=source)
     recipe_values = {k: v for k, v in rec.values.items() if k in chosen}
     settings = resolve(spec.settings, [(recipe_values, rec.source or None),
-                                       ({k: v for k, v in given.items() if k in chosen}, None)])
+                                       ({k: v for k, v in given.items() if k in chosen}, None)],
+                       given=[k for k in given if k in chosen])  # a recipe's values are defaults
 
     logged = _LoggedLines()
     log.addHandler(logged)

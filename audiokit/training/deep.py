@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import dataclasses
 import io
 import logging
 import math
@@ -133,7 +132,7 @@ class DeepFitter:
         cls, changed = type(s), []
         merged = dict(saved)
         for name, value in s.to_dict().items():
-            if value == cls.default(name) or name not in saved:
+            if name not in s.given or name not in saved:
                 merged.setdefault(name, value)
             elif name in cls.RESUME_MAY_CHANGE:
                 merged[name] = value
@@ -196,11 +195,11 @@ class DeepFitter:
                 self.pre_desc = self.resume["meta"].get("pretrained", "none")
         self.params["pretrained"] = self.pre_desc
         smallest = min(len(j.train) for j in jobs)
-        if s.batch_size == type(s).default("batch_size") and smallest < self.cfg.batch_size:
+        if "batch_size" not in s.given and smallest < self.cfg.batch_size:
             fit_batch = max(2, 2 ** int(np.log2(smallest)))
             log.warning(f"train: the default batch of {self.cfg.batch_size} is more than the {smallest} items a "
                         f"model is trained on; using batches of {fit_batch}")
-            self.settings = s = dataclasses.replace(s, batch_size=fit_batch)
+            self.settings = s = s.replace(batch_size=fit_batch)
             self.cfg = engine_config(s)
         self.bank = td.FeatureBank(data.X, data.y, device=self.device, workers=s.loader_workers)
         data.X = None

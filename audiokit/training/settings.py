@@ -69,12 +69,40 @@ def _choice_text(choices) -> str:
 
 @dataclass
 class Settings:
-    """Base of every settings class: validation from the fields' metadata, dict round trip."""
+    """Base of every settings class: validation from the fields' metadata, dict round trip.
+
+    A settings object knows which fields were given (passed to the constructor, set by a
+    recipe or a flag) rather than left at their default, in :attr:`given`: a value given
+    equal to the default is still given (``batch_size=32`` is not shrunk for small data;
+    ``resume`` keeps it rather than the checkpoint's).
+
+    >>> s = DeepSettings(batch_size=32)
+    >>> sorted(s.given), s.replace(lr=0.1).given == {"batch_size", "lr"}
+    (['batch_size'], True)
+    """
 
     #: The help group of the fields a class declares.
     GROUP: ClassVar[str] = "Run"
     #: How errors name the kinds of a class ("the deep kinds").
     LABEL: ClassVar[str] = ""
+
+    def __new__(cls, *args, **kwargs):
+        # The dataclass __init__ cannot tell a value given from its default; its arguments arrive here too.
+        self = super().__new__(cls)
+        names = [f.name for f in dataclasses.fields(cls) if f.init]
+        self._given = frozenset(names[:len(args)]) | frozenset(kwargs)
+        return self
+
+    @property
+    def given(self) -> frozenset:
+        """The names of the fields given rather than left at their default."""
+        return self.__dict__.get("_given", frozenset())
+
+    def replace(self, **changes) -> "Settings":
+        """A copy with ``changes`` (given too); the fields given before stay given."""
+        out = dataclasses.replace(self, **changes)
+        out._given = self.given | frozenset(changes)
+        return out
 
     def check(self) -> "Settings":
         """Refuse values outside a field's choices or bounds (:class:`ParameterError`)."""
@@ -246,13 +274,18 @@ class DeepSettings(RunSettings):
         return out
 
 
-def resolve(cls: type, layers: list[tuple[dict, str | None]]) -> RunSettings:
+def resolve(cls: type, layers: list[tuple[dict, str | None]], *, given=None) -> RunSettings:
     """``cls`` with the values of each layer over the previous (a recipe, then the flags given).
 
     Each layer is ``(values, source)``; an unknown name is an error naming the source.
+    ``given``: the names that count as given (:attr:`Settings.given`; the flags typed, not a
+    recipe's defaults); None: every name of the layers.
     """
     values: dict = {}
     for layer, source in layers:
         cls.from_dict(layer, source=source)  # refuses unknown names, naming the file
         values.update(layer)
-    return cls(**values).check()
+    out = cls(**values)
+    if given is not None:
+        out._given = frozenset(given)
+    return out.check()
