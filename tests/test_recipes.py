@@ -67,3 +67,36 @@ def test_named_recipes_hold_the_papers_settings():
     assert (s.optimizer, s.lr, s.scheduler, s.batch_size, s.epochs, s.patience) == ("adam", 1e-3, "plateau", 64, 50, 5)
     assert get("specresnet").settings().to_dict().get("pretrained") is None  # no ImageNet weights for it
     assert get("resnet18").settings().pretrained == "imagenet"
+
+
+@pytest.mark.parametrize("columns", ["100", None])
+def test_train_help_groups_the_settings_by_kind_and_lists_kinds_and_recipes(columns):
+    """``train --help`` in a terminal width and piped: one section per settings group, each
+    flag in its group, every registered kind and shipped recipe named."""
+    import re
+
+    from audiokit import recipes
+    from audiokit.models import names
+
+    from conftest import run
+
+    res = run(["train", "--help"], env={"COLUMNS": columns} if columns else {})
+    assert res.returncode == 0
+    out = res.stdout.decode()
+    titles = re.findall(r"^(\S.*):$", out, re.M)
+    assert titles[:3] == ["Arguments", "Options", "Run (every kind)"]
+    assert {"knn", "svm", "mlp", "svm, logreg", "mlp, logreg", "Deep: optimisation", "Deep: augmentation",
+            "Deep: ResNet input", "Deep: engine"} <= set(titles)
+
+    def section(title):
+        return out.split(f"\n{title}:\n", 1)[1].split("\n\n", 1)[0]
+
+    assert "--val-split" in section("Run (every kind)") and "--k K" in section("knn")
+    assert "--C" in section("svm, logreg") and "--kernel" in section("svm")
+    assert "--lr" in section("Deep: optimisation") and "--mixup" in section("Deep: augmentation")
+    assert "--stem" in section("Deep: ResNet input") and "--resume" in section("Deep: engine")
+    assert "--lr" not in section("Options")
+    flat = " ".join(out.split())
+    assert all(f"{kind} (" in flat for kind in names()) and all(f"{r} (" in flat for r in recipes.names())
+    if columns:
+        assert max(len(line) for line in out.splitlines() if not line.startswith("    audiokit")) <= 100

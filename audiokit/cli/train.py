@@ -114,13 +114,15 @@ def _option(name: str, f, owners):
     if owners and name not in RunSettings.__dataclass_fields__:
         label = owner_of(owners[0][1], name).LABEL
         scope = label if len(kinds) > 1 and label.startswith("the ") else ", ".join(kinds)
-        panel = group_of(owners[0][1], name)
+        panel = group_of(owners[0][1], name) if scope == label or len(kinds) == 1 else scope  # "svm, logreg"
     else:
         scope, panel = "", group_of(RunSettings, name)
     help_ = f.metadata["help"]
     if "choices" in f.metadata:
         help_ += " One of: " + ", ".join(map(str, f.metadata["choices"])) + "."
     default = "" if f.metadata.get("shared") else _default_text(name, f, owners or [("", RunSettings)])
+    if panel == scope or (scope == "the deep kinds" and panel.startswith("Deep:")):
+        scope = ""  # the section title says it
     help_ = (f"{scope.removeprefix('the ')}: " if scope else "") + help_ + (f" Default: {default}." if default else "")
     complete = None
     if name == "device":
@@ -144,9 +146,12 @@ def _kinds_help() -> str:
 
     from audiokit import recipes
 
-    lines = ["The model kind:"] + [f"{k.name} ({k.family}: {k.help})" for k in registry()]
-    return (" ".join(lines[:1]) + " " + "; ".join(lines[1:]) + ". Default: specresnet for log-mel/MFCC frames, "
-            "logreg for vectors (mfcc-stats), knn for f0-range."), \
+    families: dict = {}
+    for k in registry():
+        families.setdefault(k.family, []).append(f"{k.name} ({k.help})")
+    kinds = " ".join(f"{family}: {'; '.join(ks)}." for family, ks in families.items())
+    return (f"The model kind. {kinds} Default: specresnet for log-mel/MFCC frames, logreg for vectors "
+            "(mfcc-stats), knn for f0-range."), \
         "Defaults from a recipe (flags given still apply): a TOML file, a model's report.json (its run's " \
         "settings), or one of: " + "; ".join(f"{n} ({recipes.describe(n)})" for n in recipes.names()) + "."
 

@@ -39,7 +39,7 @@ def names() -> list[str]:
 
 
 def describe(name: str) -> str:
-    """The first comment line of a named recipe (for ``train --help``)."""
+    """The first comment line of a named recipe: its one-line summary (for ``train --help``)."""
     text = resources.files(__name__).joinpath(f"{name}.toml").read_text(encoding="utf-8")
     first = next((ln for ln in text.splitlines() if ln.startswith("#")), "# ")
     return first[1:].strip()

@@ -223,7 +223,8 @@ class DeepSettings(RunSettings):
     normalize: str = setting("dataset", "Input normalisation: dataset (the training items' mean and std) | item "
                                         "(each item's own mean and std).", choices=("item", "dataset"))
     input_size: str = setting("auto", "Resize items: auto (ResNets scale sides under 128 up to 128; specresnet "
-                                      "native) | none | N | HxW | N/M (resize to N, centre-crop M, e.g. 256/224).")
+                                      "native) | none | N | HxW | N/M (resize to N, centre-crop M, e.g. 256/224).",
+                                 group="Deep: ResNet input")
 
     augment: bool = setting(True, "The default augmentation: SpecAugment and a time shift (flags given explicitly "
                                   "still apply).", group="Deep: augmentation")

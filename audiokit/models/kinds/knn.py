@@ -37,7 +37,7 @@ def parse_k(spec) -> list[int]:
 
 @register_model("knn", family="scikit-learn", fitter="audiokit.training.classic:ClassicFitter",
                 load="audiokit.models.classic:from_modelfile", order=10,
-                help="k nearest neighbours (Euclidean by default); a k range is swept by CV accuracy")
+                help="k nearest neighbours, Euclidean by default; a k range is swept by CV accuracy")
 @dataclass
 class KnnSettings(ClassicSettings):
     GROUP: ClassVar[str] = "knn"

@@ -13,10 +13,10 @@ _DEEP = dict(family="PyTorch", fitter="audiokit.training.deep:DeepFitter", load=
 
 @register_model("resnet18", order=110, help="ResNet-18, ImageNet weights by default", **_DEEP)
 @register_model("resnet34", order=120, help="ResNet-34", **_DEEP)
-@register_model("resnet50", order=130, help="ResNet-50 (the deeper variant)", **_DEEP)
+@register_model("resnet50", order=130, help="ResNet-50, the deeper variant", **_DEEP)
 @dataclass
 class ResNetSettings(DeepSettings):
-    GROUP: ClassVar[str] = "ResNet input"
+    GROUP: ClassVar[str] = "Deep: ResNet input"
     LABEL: ClassVar[str] = "the ResNets"
 
     pretrained: str = setting("imagenet", "imagenet (torchvision weights, downloaded once) | none | PATH of a "

@@ -11,7 +11,7 @@ from audiokit.training.settings import DeepSettings
 
 @register_model("specresnet", family="PyTorch", fitter="audiokit.training.deep:DeepFitter",
                 load="audiokit.models.deep:from_modelfile", order=140,
-                help="Spec-ResNet, trained from scratch (the default for log-mel frames)")
+                help="Spec-ResNet, trained from scratch; the default for log-mel frames")
 @dataclass
 class SpecResNetSettings(DeepSettings):
     LABEL: ClassVar[str] = "specresnet"
