@@ -194,6 +194,7 @@ def _train(store: str, output: str, model=None, recipe=None, json_out=False, thr
     from audiokit import recipes
     from audiokit.errors import UsageError
     from audiokit.models import get
+    from audiokit.training.run import TrainingInterrupted
     from audiokit.training.run import train as run_train
     from audiokit.training.settings import resolve
 
@@ -254,7 +255,15 @@ def _train(store: str, output: str, model=None, recipe=None, json_out=False, thr
     log.addHandler(logged)
     try:
         report = run_train(store, output, settings, kind=model, stdin=stdin_copy, kind_reason=why,
-                           record={"argv": sys.argv[1:]}, summarize=summary_lines)
+                           record={"argv": sys.argv[1:]}, summarize=summary_lines, on_setup=_log_header)
+    except TrainingInterrupted as exc:
+        if exc.main and exc.checkpoint:
+            log.warning(f"train: {exc}; checkpoint {exc.checkpoint}; continue with: audiokit train {store} -o {output} "
+                        f"--model {model} --resume {exc.checkpoint}")
+        elif exc.main:
+            log.warning("train: stopped; no checkpoint written (the model goes to stdout: give --checkpoint PATH "
+                        "to be able to resume)")
+        raise KeyboardInterrupt from None
     finally:
         log.removeHandler(logged)
     if report.get("rank", 0):  # torchrun: only rank 0 prints
@@ -283,11 +292,40 @@ train = guarded(_train)
 train.__signature__ = _signature()
 
 
+def _log_header(report: dict) -> None:
+    """A deep run's first lines on stderr, before its epochs."""
+    if report.get("family") == "PyTorch":
+        for line in header_lines(report):
+            log.info(f"train: {line}")
+
+
+def header_lines(report: dict) -> list[str]:
+    """What a run trains on and how: the kind (and why it was chosen), items, features, the setup."""
+    from audiokit.features import FeatureConfig
+
+    why = f" ({report['kind_reason']}; --model chooses another)" if report.get("kind_reason") else ""
+    shape = report["item_shape"]
+    items = f"items {shape[0]}×{shape[1]}" if report.get("family") == "PyTorch" else f"{report['feature_dim']} features"
+    groups = report["items"].get("train_groups")
+    lines = [f"{report['model']}{why} on {report['items']['train']} items, {len(report['classes'])} classes, {items} "
+             f"[{FeatureConfig.from_dict(report['feature_config']).describe()}]"
+             + (f", {groups} groups" if groups is not None else "")]
+    lines += report.get("setup", [])
+    params = report.get("params") or {}
+    if "stem" in params:  # the ResNets: how the items become images
+        size = params["input_size"]
+        shown = "native" if size is None else "×".join(map(str, size["resize"])) + (
+            f" cropped to {'×'.join(map(str, size['crop']))}" if size.get("crop") else "")
+        lines.append(f"stem {params['stem']}, input {shape[0]}×{shape[1]} → {shown} (--input-size "
+                     f"{report['settings']['input_size']}), pretrained {params['pretrained']}")
+    return lines
+
+
 def summary_lines(report: dict) -> list[str]:
     """The human summary of a run, from its report."""
     from audiokit.training import report as rep
 
-    lines = [rep.items_line(report)] + list(report.get("setup", []))
+    lines = header_lines(report)
     if "k_sweep" in report:
         ks = report["k_sweep"]
         lines += [f"k sweep ({ks['folds']}-fold{' group' if ks['grouped'] else ''} CV accuracy):", "    k  accuracy"]

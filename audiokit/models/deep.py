@@ -81,7 +81,7 @@ def resolve_device(spec: str = "auto"):
         raise ParameterError("device", f"must be auto, cpu, cuda or cuda:N, got {spec!r}")
     if not torch.cuda.is_available():
         raise ParameterError("device", f"{spec}: no CUDA GPU is available here (torch.cuda.is_available() is False; "
-                         f"torch {torch.__version__}); use --device cpu or auto")
+                         f"torch {torch.__version__}); use cpu or auto")
     n = torch.cuda.device_count()
     idx = int(m.group(1)) if m.group(1) is not None else torch.cuda.current_device()
     if idx >= n:
@@ -275,8 +275,8 @@ def network_params(kind: str, *, n_classes: int, in_shape: Sequence[int], stem: 
         p["frontend"] = NORMALIZE[normalize]
     h, w = output_shape(p["in_shape"], p["input_size"])
     if min(h, w) < 8:
-        raise UsageError(f"items of {h}×{w} are too small for a CNN (at least 8×8); featurize with more "
-                         f"--n-mels or a longer --duration, or use --input-size")
+        raise ParameterError("input_size", f"gives items of {h}×{w}, too small for a CNN (at least 8×8); resize "
+                             f"them larger, or featurize with more mel bands or a longer duration")
     return p
 
 
@@ -451,7 +451,7 @@ def check_item_shape(shape: Sequence[int], *, feature_kind: str, path: str | Non
     from audiokit.errors import AudiokitError
 
     if feature_kind not in IMAGE_FEATURES or len(shape) != 2:
-        raise AudiokitError(f"the deep models take 2-D time-frequency items (featurize --features logmel); "
+        raise AudiokitError(f"the deep models take 2-D time-frequency items (logmel features); "
                             f"this store holds {feature_kind} items of shape {tuple(shape)}", path=path)
     if math.prod(shape) == 0:
         raise AudiokitError("the store's items are empty", path=path)

@@ -65,8 +65,8 @@ def load_imagenet_state(arch: str) -> dict:
         reason = getattr(exc, "reason", None) or exc
         raise AudiokitError(
             f"cannot get the ImageNet weights of {arch} ({type(exc).__name__}: {reason}). Offline? Fetch "
-            f"{w.url} and put it at {cache} (or set TORCH_HOME), or pass --pretrained PATH with that file, "
-            f"or --pretrained none to train from scratch", path=cache) from None
+            f"{w.url} and put it at {cache} (or set TORCH_HOME), or give pretrained as the path of that "
+            f"file, or none to train from scratch", path=cache) from None
 
 
 def read_state_file(path: str) -> dict:
@@ -78,7 +78,7 @@ def read_state_file(path: str) -> dict:
     import torch
 
     if not os.path.exists(path):
-        raise UsageError("no such file (--pretrained expects imagenet, none or a state-dict file)", path=path)
+        raise ParameterError("pretrained", "is imagenet, none or a state-dict file; no such file", path=path)
     if os.path.isdir(path):
         raise UsageError("is a directory, not a state-dict file", path=path)
     try:
@@ -135,7 +135,7 @@ def check_state(arch: str, sd: Mapping, *, path: str) -> None:
         problems.append(f"{len(shapes)} shape mismatches (e.g. {k}: file {tuple(sd[k].shape)}, "
                         f"{arch} {tuple(ref[k].shape)})")
     guess = [a for a in ARCHS if a != arch and _fits(a, sd)]
-    hint = f"; it looks like a {guess[0]} (use --model {guess[0]})" if guess else ""
+    hint = f"; it looks like a {guess[0]} (train that kind)" if guess else ""
     raise AudiokitError(f"not a {arch} state dict in torchvision's key layout: {'; '.join(problems)}{hint}",
                         path=path)
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from audiokit.errors import AudiokitError, ParameterError
 from audiokit.training import report as rep
-from audiokit.training.run import FitResult
+from audiokit.training.run import FitResult, TrainingInterrupted
 
 log = logging.getLogger("audiokit")
 #: Validation share inside each CV fold (for early stopping only; the fold's held-out part scores it).
@@ -213,15 +213,7 @@ class DeepFitter:
         setup = [f"device {self.device}" + (f" × {d.world} processes ({d.backend})" if d.enabled else "")
                  + (f", AMP {str(self.dtype).replace('torch.', '')}" if self.dtype is not None else "")
                  + f"; {self.cfg.describe()}"]
-        if kind in dm.RESNETS:
-            size = self.params["input_size"]
-            shown = "native" if size is None else "×".join(map(str, size["resize"])) + (
-                f" cropped to {'×'.join(map(str, size['crop']))}" if size.get("crop") else "")
-            setup.append(f"stem {self.params['stem']}, input {data.item_shape[0]}×{data.item_shape[1]} → {shown} "
-                         f"(--input-size {s.input_size}), pretrained {self.pre_desc}")
         report["setup"] = setup
-        for line in [rep.items_line(report)] + setup:
-            log.info(f"train: {line}")
 
     def resume_point(self, jobs):
         """The first job to run, the scores of those done before, and their fold models (ensemble)."""
@@ -281,16 +273,9 @@ class DeepFitter:
                       dist=self.dist, checkpoint=self.ckpt_path, resume=resume, stop=self.stop, label=job.label,
                       meta=meta, on_epoch=on_epoch)
         except Interrupted as exc:
-            if self.dist.main:
-                where = (f"after epoch {exc.epoch}" if exc.step == 0 else
-                         f"in epoch {exc.epoch + 1} after step {exc.step}") + (f" of {job.label}" if job.label else "")
-                if exc.checkpoint:
-                    log.warning(f"train: stopped {where}; checkpoint {exc.checkpoint}; continue with: audiokit "
-                                f"train {self.store} -o {self.output} --model {self.kind} --resume {exc.checkpoint}")
-                else:
-                    log.warning("train: stopped; no checkpoint written (the model goes to stdout: give "
-                                "--checkpoint PATH to be able to resume)")
-            raise KeyboardInterrupt from None
+            where = (f"after epoch {exc.epoch}" if exc.step == 0 else
+                     f"in epoch {exc.epoch + 1} after step {exc.step}") + (f" of {job.label}" if job.label else "")
+            raise TrainingInterrupted(where, exc.checkpoint, main=self.dist.main) from None
         self.state["history"] = self.state["history"] + [{"run": job.name, **r} for r in res.history]
         if job.score is not None:
             self.state["best_epochs"] = self.state["best_epochs"] + [res.best_epoch]

@@ -425,7 +425,7 @@ def fit(net, bank: FeatureBank, train_rows: Sequence[int], val_rows: Sequence[in
         spent += time.perf_counter() - t0
         if not math.isfinite(train_loss):
             raise AudiokitError(f"training diverged: the training loss became {train_loss} in epoch {epoch + 1}; "
-                                f"try a lower --lr")
+                                f"try a lower lr")
         # -- validation (rank 0; the others receive its figures) ----------------------------------------
         val_loss = val_acc = None
         if val_rows is not None:

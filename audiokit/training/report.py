@@ -1,7 +1,7 @@
 """How every trainer reports a run: fold scores, mean ± std, and the report JSON beside the model.
 
-Shared by the classic and the deep trainers so that ``--folds`` output and the report
-file look the same whatever the model kind.
+Shared by the classic and the deep fitters so that the folds' scores and the report file
+look the same whatever the model kind.
 
 Examples
 --------
@@ -68,20 +68,6 @@ def class_counts(y, class_names) -> dict[str, int]:
     """
     counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=len(class_names))
     return {name: int(n) for name, n in zip(class_names, counts)}
-
-
-def items_line(report: dict) -> str:
-    """The first line of a run's summary: the kind (and why it was chosen), items, classes, features."""
-    from audiokit.features import FeatureConfig
-
-    why = f" ({report['kind_reason']}; --model chooses another)" if report.get("kind_reason") else ""
-    shape = report["item_shape"]
-    items = (f"items {shape[0]}×{shape[1]}" if report.get("family") == "PyTorch"
-             else f"{report['feature_dim']} features")
-    groups = report["items"].get("train_groups")
-    return (f"{report['model']}{why} on {report['items']['train']} items, {len(report['classes'])} classes, {items} "
-            f"[{FeatureConfig.from_dict(report['feature_config']).describe()}]"
-            + (f", {groups} groups" if groups is not None else ""))
 
 
 def cv_lines(cv: dict) -> list[str]:

@@ -67,6 +67,15 @@ class Job:
     epochs: int | None = None
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped a run after a step: no model was written; ``checkpoint`` (None
+    when none was written) continues it with ``resume``."""
+
+    def __init__(self, where: str, checkpoint: str | None, *, main: bool = True):
+        super().__init__(f"stopped {where}")
+        self.where, self.checkpoint, self.main = where, checkpoint, main
+
+
 @dataclass
 class FitResult:
     model: object
@@ -98,7 +107,8 @@ class Data:
 
 
 def train(store: str, output: str, settings=None, *, kind: str | None = None, stdin=None, kind_reason: str = "",
-          record: dict | None = None, summarize: Callable[[dict], list[str]] | None = None) -> dict:
+          record: dict | None = None, summarize: Callable[[dict], list[str]] | None = None,
+          on_setup: Callable[[dict], None] | None = None) -> dict:
     """Train a model on ``store`` and write it to ``output`` (``-``: stdout) with its report beside it.
 
     Parameters
@@ -117,6 +127,11 @@ def train(store: str, output: str, settings=None, *, kind: str | None = None, st
     summarize
         Builds the human lines of the finished report (the CLI's summary); they are kept in
         the report as ``summary``.
+    on_setup
+        Called with the report so far once the run is set up, before the first fit (the CLI
+        prints the header of a deep run there).
+
+    Raises :class:`TrainingInterrupted` (a ``KeyboardInterrupt``) when a signal stops a deep run.
 
     Returns the report: the dict also written as JSON beside the model. Under torchrun,
     ranks other than 0 return ``{"rank": r}`` and write nothing.
@@ -139,7 +154,7 @@ def train(store: str, output: str, settings=None, *, kind: str | None = None, st
     fitter = spec.make_fitter(kind, settings, store=store, output=output)
     with fitter.session():
         return _run(fitter, store, output, stdin=stdin, kind_reason=kind_reason, record=record or {},
-                    summarize=summarize)
+                    summarize=summarize, on_setup=on_setup)
 
 
 def _default_kind(store, stdin):
@@ -150,7 +165,7 @@ def _default_kind(store, stdin):
         return default_kind(s.item_shape, s.config.kind)
 
 
-def _run(fitter, store, output, *, stdin, kind_reason, record, summarize) -> dict:
+def _run(fitter, store, output, *, stdin, kind_reason, record, summarize, on_setup) -> dict:
     s = fitter.settings
     kind = fitter.kind
     data = _read(fitter, store, stdin, s)
@@ -208,6 +223,8 @@ def _run(fitter, store, output, *, stdin, kind_reason, record, summarize) -> dic
 
     fitter.prepare(data, jobs, sweep_rows, report)
     report["settings"] = fitter.settings.to_dict()
+    if on_setup is not None and fitter.is_main:
+        on_setup(report)
 
     # -- fit every job; score the ones that hold items out -----------------------------------------------
     first, done, members = fitter.resume_point(jobs)

@@ -60,7 +60,7 @@ def check_labels(labels: np.ndarray, *, class_names: Sequence[str] | None = None
         raise AudiokitError("the store is empty; nothing to train on", path=path)
     if (y < 0).all():
         raise AudiokitError("the store has no labels; featurize with labels (directory names, "
-                            "--label-regex or --manifest) to train or evaluate", path=path)
+                            "a label regex or a manifest) to train or evaluate", path=path)
     present = np.unique(y[y >= 0])
     if len(present) < min_classes:
         name = class_names[present[0]] if class_names is not None and len(present) else str(present.tolist())
@@ -73,12 +73,16 @@ def _class_name(c: int, class_names: Sequence[str] | None) -> str:
     return class_names[c] if class_names is not None and 0 <= c < len(class_names) else str(c)
 
 
-def _check_per_class(y: np.ndarray, need: int, what: str, class_names, path) -> None:
+def _check_per_class(y: np.ndarray, need: int, what: str, class_names, path, *, param: str | None = None) -> None:
+    """Refuse classes with fewer than ``need`` items; ``param`` names the setting that needs them."""
     classes, counts = np.unique(y, return_counts=True)
     few = [(c, n) for c, n in zip(classes, counts) if n < need]
     if few:
         detail = ", ".join(f"{_class_name(c, class_names)} ({n})" for c, n in few)
-        raise UsageError(f"{what} needs at least {need} items per class; too few in {detail}", path=path)
+        reason = f"{what} needs at least {need} items per class; too few in {detail}"
+        if param:
+            raise ParameterError(param, reason, path=path)
+        raise UsageError(reason, path=path)
 
 
 def _group_codes(groups) -> np.ndarray | None:
@@ -245,7 +249,7 @@ def cv_splits(labels, groups=None, *, folds: int = 5, seed: int = 0,
     y = np.asarray(labels, dtype=np.int64)
     if folds < 2:
         raise ParameterError("folds", f"must be at least 2, got {folds}")
-    _check_per_class(y, folds, f"--folds {folds}", class_names, path)
+    _check_per_class(y, folds, str(folds), class_names, path, param="folds")
     g = _group_codes(groups)
     if g is None:
         from sklearn.model_selection import StratifiedKFold
@@ -255,7 +259,7 @@ def cv_splits(labels, groups=None, *, folds: int = 5, seed: int = 0,
     n_groups = len(np.unique(g))
     if n_groups < folds:
         raise ParameterError("folds", f"{folds} with groups needs at least {folds} groups, the store has {n_groups} "
-                         "(use fewer folds, or --group-by none)", path=path)
+                         "(use fewer folds, or group_by none)", path=path)
     return _stratified_group_folds(y, g, folds, seed)
 
 
