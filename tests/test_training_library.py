@@ -32,3 +32,26 @@ def test_training_and_models_messages_name_no_flags():
             if flags:
                 found.append(f"{path.relative_to(ROOT)}:{line}: {sorted(flags)}")
     assert not found, "flags in library messages:\n" + "\n".join(found)
+
+
+def test_the_run_settings_drive_every_augmentation_the_transform_has():
+    """DeepSettings holds a run's augmentation defaults; Augment's own defaults are the identity."""
+    import dataclasses
+
+    from audiokit.training.augment import Augment
+    from audiokit.training.settings import DeepSettings
+
+    geometry = {"freq_masks", "freq_width", "time_masks", "time_width"}  # SpecAugment's fixed shape
+    on = DeepSettings().augmentation()
+    assert set(on) == {f.name for f in dataclasses.fields(Augment)} - geometry
+    assert Augment(**on).active and Augment(**on).specaugment and Augment(**on).time_shift == 0.1
+    off = DeepSettings(augment=False).augmentation()
+    assert Augment(**off) == Augment() and not Augment().active
+
+
+def test_the_resnet_architectures_are_the_registered_ones():
+    from audiokit.models import names
+    from audiokit.models.resnet import archs, imagenet_weights
+
+    assert archs() == tuple(n for n in names("PyTorch") if n.startswith("resnet"))
+    assert all(imagenet_weights(a).url.endswith(".pth") for a in archs())

@@ -45,6 +45,7 @@ from torch import nn
 
 from audiokit.errors import ModelFileError, ParameterError, UsageError
 from audiokit.models import names
+from audiokit.models.resnet import is_resnet
 
 #: ``--input-size auto`` (the default): a ResNet's sides shorter than this are scaled up to it.
 #: A ResNet divides each side by 32, so a 64-band log-mel ends as a 2×2 map; upsampling it to 128
@@ -53,7 +54,6 @@ from audiokit.models import names
 AUTO_MIN_SIDE = 128
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-RESNETS = ("resnet18", "resnet34", "resnet50")
 #: Feature kinds a CNN can take: 2-D time-frequency images.
 IMAGE_FEATURES = ("logmel", "mfcc")
 
@@ -151,7 +151,7 @@ def resolve_input_size(size: dict | None, in_shape: Sequence[int], kind: str) ->
     """
     if not size or "auto" not in size:
         return size
-    if kind not in RESNETS:
+    if not is_resnet(kind):
         return None
     m = int(size["auto"])
     h, w = int(in_shape[0]), int(in_shape[1])
@@ -248,7 +248,7 @@ class AudioNet(nn.Module):
 
 def default_stem(kind: str) -> str | None:
     """The stem a ResNet gets when ``--stem`` is not given (see docs/deep-training.md)."""
-    return "sum" if kind in RESNETS else None
+    return "sum" if is_resnet(kind) else None
 
 
 def network_params(kind: str, *, n_classes: int, in_shape: Sequence[int], stem: str | None = None,
@@ -263,7 +263,7 @@ def network_params(kind: str, *, n_classes: int, in_shape: Sequence[int], stem: 
          "input_size": resolve_input_size(parse_input_size(input_size), in_shape, kind), "pretrained": pretrained}
     if normalize not in NORMALIZE:
         raise UsageError(f"normalize must be one of {', '.join(NORMALIZE)}, got {normalize!r}")
-    if kind in RESNETS:
+    if is_resnet(kind):
         p["stem"] = stem or default_stem(kind)
         p["frontend"] = "imagenet" if p["stem"] == "repeat" else NORMALIZE[normalize]
     else:
@@ -292,7 +292,7 @@ def build_network(kind: str, *, n_classes: int, in_shape: Sequence[int], stem: s
                                 widths=widths)
     kind = params["arch"]
     front = Frontend(mode=params.get("frontend", "standardize"), input_size=params.get("input_size"))
-    if kind in RESNETS:
+    if is_resnet(kind):
         from audiokit.models.resnet import build_resnet
 
         backbone = build_resnet(kind, n_classes=params["n_classes"], stem=params["stem"], pretrained=pretrained,
