@@ -45,8 +45,9 @@ from audiokit.training.settings import DeepSettings
 
 log = logging.getLogger("audiokit")
 
-OPTIMIZERS = ("adamw", "adam", "sgd")
-SCHEDULERS = ("plateau", "cosine", "onecycle", "none")
+#: The settings' allowed values (one list, in DeepSettings).
+OPTIMIZERS = DeepSettings.__dataclass_fields__["optimizer"].metadata["choices"]
+SCHEDULERS = DeepSettings.__dataclass_fields__["scheduler"].metadata["choices"]
 #: Under DDP, how often (in steps) the ranks agree on a stop request.
 STOP_SYNC_EVERY = 8
 
