@@ -149,9 +149,8 @@ class ClassicClassifier:
         from threadpoolctl import threadpool_limits
 
         Xs = self._prepare(X)
-        # One OpenMP thread: scikit-learn's neighbour search spawns a team per call, which costs
-        # tens of ms on a busy machine (measured 40 ms vs 8 ms per 256-item KNN batch on 2 cores
-        # shared with featurizing workers); our batches are small, so one thread is faster.
+        # One OpenMP thread: on batches this small, the thread team scikit-learn's neighbour search
+        # starts per call costs more than it saves (docs/benchmarks.md, "threads").
         with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="openmp"):
             warnings.simplefilter("ignore", RuntimeWarning)  # overflow in exp of a far-out item
             p = _svm_proba(self.estimator, Xs) if self.kind == "svm" else self.estimator.predict_proba(Xs)

@@ -47,10 +47,9 @@ from audiokit.errors import ModelFileError, ParameterError, UsageError
 from audiokit.models import names
 from audiokit.models.resnet import is_resnet
 
-#: ``--input-size auto`` (the default): a ResNet's sides shorter than this are scaled up to it.
-#: A ResNet divides each side by 32, so a 64-band log-mel ends as a 2×2 map; upsampling it to 128
-#: raised speaker-held-out accuracy from 59.7 % to 84.7 % (docs/deep-training.md, "How the
-#: defaults were chosen"). Spec-ResNet keeps its items as they are under ``auto``.
+#: ``input_size`` ``auto`` (the default): a ResNet's sides shorter than this are scaled up to it,
+#: since a ResNet divides each side by 32 (docs/deep-training.md, "How the defaults were chosen").
+#: Spec-ResNet keeps its items as they are under ``auto``.
 AUTO_MIN_SIDE = 128
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

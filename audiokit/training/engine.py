@@ -477,12 +477,10 @@ def recalibrate_bn(model, bank: FeatureBank, order, batch_size: int, *, dtype=No
     average over the batches of ``order`` (clean training items, no augmentation): "precise BN"
     (Wu & Johnson, *Rethinking "Batch" in BatchNorm*, 2021), through ``torch.optim.swa_utils.update_bn``.
 
-    Why: the running averages (momentum 0.1) trail the weights by tens of steps. With the few
-    steps per epoch of small audio sets (a 1,440-clip corpus at batch 64 is 18 steps), the
-    validation figures of the first epochs then come from stale statistics and sit at chance
-    while training is fine, and early stopping ends runs that are learning. Costs one forward
-    pass (without autograd) over at most ``EngineConfig.precise_bn`` items per epoch. Returns False when the model
-    has no BatchNorm.
+    Why: with the few steps per epoch of small audio sets, the running averages trail the weights,
+    so validation and early stopping would judge stale statistics (docs/deep-training.md). Costs
+    one forward pass (without autograd) over at most ``EngineConfig.precise_bn`` items per epoch.
+    Returns False when the model has no BatchNorm.
     """
     from torch.optim.swa_utils import update_bn
 
