@@ -384,10 +384,7 @@ HISTORY_COLUMNS = ("run", "epoch", "train_loss", "val_loss", "val_acc", "lr", "s
 
 def history_path(model_path: str) -> str | None:
     """``model.h5`` → ``model.history.csv`` beside it; none for a model on stdout."""
-    if model_path == "-":
-        return None
-    root, ext = os.path.splitext(model_path)
-    return f"{root if ext.lower() in ('.h5', '.hdf5', '.hdf') else model_path}.history.csv"
+    return None if model_path == "-" else rep.beside(model_path, "history.csv")
 
 
 def write_history(path: str, rows: list[dict]) -> None:

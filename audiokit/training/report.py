@@ -80,12 +80,16 @@ def cv_lines(cv: dict) -> list[str]:
     return lines
 
 
+def beside(model_path: str, suffix: str) -> str:
+    """A file of the run beside its model: ``model.h5`` → ``model.SUFFIX``; ``model.X`` →
+    ``model.X.SUFFIX`` for other extensions (the report, the checkpoint, the history)."""
+    root, ext = os.path.splitext(model_path)
+    return f"{root if ext.lower() in ('.h5', '.hdf5', '.hdf') else model_path}.{suffix}"
+
+
 def report_path(model_path: str) -> str:
     """Where the report of a run goes: ``model.h5`` → ``model.report.json`` (same directory)."""
-    root, ext = os.path.splitext(model_path)
-    if ext.lower() not in (".h5", ".hdf5", ".hdf"):
-        root = model_path
-    return f"{root}.report.json"
+    return beside(model_path, "report.json")
 
 
 def report_file(model_path: str) -> str | None:
@@ -107,7 +111,7 @@ def write_report(model_path: str, report: dict) -> str | None:
     target = AtomicTarget(path)
     try:
         with open(target.file, "w", encoding="utf-8") as f:
-            json.dump(report, f, indent=2, default=_jsonable)
+            json.dump(report, f, indent=2, default=jsonable)
             f.write("\n")
         target.commit()
     except BaseException:
@@ -116,7 +120,8 @@ def write_report(model_path: str, report: dict) -> str | None:
     return path
 
 
-def _jsonable(o):
+def jsonable(o):
+    """JSON for numpy scalars and arrays; anything else as its text."""
     if isinstance(o, np.generic):
         return o.item()
     if isinstance(o, np.ndarray):
