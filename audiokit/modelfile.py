@@ -8,6 +8,9 @@ Layout (``docs/model-format.md``)::
     /arrays/NAME      the fitted state as plain numeric arrays (nested groups allowed:
                       "scaler/mean", "state_dict/layer1.0.conv1.weight", ...)
 
+The container knows no model kinds: :func:`audiokit.models.check_kind` refuses a kind this
+audiokit does not know, and :func:`audiokit.models.from_modelfile` rebuilds the classifier.
+
 Loading never executes code from the file: there is no pickle, joblib or torch.load
 here; every dataset must be a plain numeric (or bool) array, links to other files are
 refused (so are datasets stored in other files: external storage, virtual datasets), and each
@@ -155,11 +158,6 @@ def from_h5(h5, name: str) -> ModelFile:
                 raise
             except Exception as exc:
                 raise ModelFileError(f"unreadable model metadata ({type(exc).__name__}: {exc})", path=name) from exc
-            from audiokit.models import KINDS  # the registry's names only (no torch, no sklearn)
-
-            if mf.kind not in KINDS:
-                raise ModelFileError(f"unknown model kind {mf.kind!r}; this audiokit knows {', '.join(KINDS)}",
-                                     path=name)
             top = h5.get("arrays", getlink=True)
             if top is not None and not isinstance(top, h5py.HardLink):  # else its datasets are read from elsewhere
                 raise ModelFileError("refusing link arrays: model files hold only their own arrays", path=name)

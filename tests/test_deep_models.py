@@ -7,7 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from audiokit.errors import AudiokitError, ModelFileError, UsageError  # noqa: E402
+from audiokit.errors import AudiokitError, ModelFileError, ParameterError, UsageError  # noqa: E402
 from audiokit.features import FeatureConfig  # noqa: E402
 from audiokit.models import deep as dm  # noqa: E402
 from audiokit.models.resnet import build_resnet, imagenet_cache_file, pretrained_state  # noqa: E402
@@ -169,8 +169,9 @@ def test_model_file_round_trip_gives_equal_predictions(tmp_path, kind):
 def test_cuda_without_a_gpu_is_a_clear_usage_error():
     with pytest.raises(UsageError, match="no CUDA GPU"):
         dm.resolve_device("cuda")
-    with pytest.raises(UsageError, match="--device must be"):
+    with pytest.raises(ParameterError, match="^device must be") as exc:  # the library names the parameter
         dm.resolve_device("tpu")
+    assert exc.value.for_cli().startswith("--device must be")
     assert dm.resolve_device("auto").type == "cpu"
 
 

@@ -282,7 +282,7 @@ def test_bad_input_gives_one_clear_line(tones, tmp_path, cli):
     r = cli("train", store, "-o", tmp_path / "x.h5", "--model", "specresnet", "--batch-size", "500", expect=2)
     assert "--batch-size 500 is more than the" in r.stderr
     r = cli("train", store, "-o", tmp_path / "x.h5", "--model", "specresnet", "--stem", "sum", expect=2)
-    assert "--stem applies to the ResNets" in r.stderr
+    assert "--stem: only for the ResNets" in r.stderr
     r = cli("train", store, "-o", tmp_path / "x.h5", "--model", "knn", "--epochs", "3", expect=2)
     assert "--epochs" in r.stderr and "deep" in r.stderr
     r = cli("train", store, "-o", tmp_path / "x.h5", "--model", "specresnet", "--normalize", "global", expect=2)

@@ -270,7 +270,7 @@ def _check_ensemble(cli, path, store, audio, n_folds):
         X, paths = s.load_features(), list(s.paths)
     ens = models.load(str(path), device="cpu")
     assert isinstance(ens, Ensemble) and len(ens.members) == n_folds and ens.kind == mf.kind
-    rebuilt = [models.module_for(m.kind).from_modelfile(m, device="cpu") for m in member_files(mf)]
+    rebuilt = [models.get(m.kind).from_modelfile(m, device="cpu") for m in member_files(mf)]
     each = [m.predict_proba(X) for m in rebuilt]
     assert not np.allclose(each[0], each[1])  # the fold models differ, so the mean is a real check
     p = ens.predict_proba(X)

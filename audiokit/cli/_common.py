@@ -410,7 +410,9 @@ class _Option(TyperOption):
 
 
 class AudiokitCommand(TyperCommand):
-    """typer's command, with click's help placeholders (see above)."""
+    """typer's command, with click's help placeholders (see above), and its options in the
+    sections their ``rich_help_panel`` names (typer shows panels only in rich help, which the
+    CLI turns off for plain, pipe-friendly output)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -419,6 +421,25 @@ class AudiokitCommand(TyperCommand):
                 p.__class__ = _Argument
             elif type(p) is TyperOption:
                 p.__class__ = _Option
+
+    def format_options(self, ctx, formatter) -> None:
+        sections = option_sections(self, ctx)
+        width = min(30, max((len(term) for rows in sections.values() for term, _ in rows), default=0))
+        for title, rows in sections.items():  # one width for every section, so they line up
+            with formatter.section(title):
+                formatter.write_dl([(term.ljust(width), text) for term, text in rows])
+
+
+def option_sections(cmd, ctx) -> dict[str, list[tuple[str, str]]]:
+    """``{section title: [(flags, help), ...]}``: the arguments, the options without a panel
+    ("Options"), then each ``rich_help_panel`` in the order of its first option."""
+    sections: dict[str, list] = {"Arguments": [], "Options": []}
+    for p in cmd.get_params(ctx):
+        rec = p.get_help_record(ctx)
+        if rec is not None:
+            title = "Arguments" if p.param_type_name == "argument" else getattr(p, "rich_help_panel", None) or "Options"
+            sections.setdefault(title, []).append(rec)
+    return {title: rows for title, rows in sections.items() if rows}
 
 
 def choice(value: str | None, flag: str, choices) -> str | None:

@@ -39,7 +39,9 @@ def info(
     h5, name = open_h5(file, what="store or model file")
     fmt = h5_text(h5.attrs.get("format"))
     if fmt == modelfile.FORMAT:
-        summary = model_summary(modelfile.from_h5(h5, name))
+        from audiokit.models import check_kind
+
+        summary = model_summary(check_kind(modelfile.from_h5(h5, name)))
     elif fmt == store.FORMAT:
         try:
             s = store.Store(h5, name)

@@ -1,29 +1,22 @@
 """``audiokit train``: a feature store → a model file (+ its report JSON beside it).
 
-The flags every kind shares are collected into a :class:`audiokit.training.TrainRun`; each
-kind's own flags into a plain dict handed to its trainer (``audiokit.training.classic`` for
-knn/svm/mlp/logreg, ``audiokit.training.deep`` for the PyTorch kinds). To add flags for a
-kind: add the parameters below in that kind's block and put them in its options dict.
+The flags are generated from the settings dataclasses of the registered kinds
+(:mod:`audiokit.training.settings`, :mod:`audiokit.models.kinds`): each field is one flag
+with its help, default and allowed values stated once there. Flags given (and a
+``--recipe``) become the kind's settings; one library call trains; the summary printed
+is built here from the returned report.
 """
 
-
+import inspect
 import logging
 import sys
 from typing import Annotated, Optional
 
 import typer
 
-from audiokit.cli._common import (Threads, Device, Json, Quiet, Seed, Verbose, check_device, check_device_for_kind,
+from audiokit.cli._common import (Threads, Json, Quiet, Verbose, check_device, check_device_for_kind,
                                   check_output_path, complete_model_kinds, guarded, log, refuse_binary_to_terminal,
                                   write_json)
-
-
-def _complete_optimizers() -> list[str]:
-    return ["adamw", "adam", "sgd"]  # audiokit.training.engine.OPTIMIZERS (which imports torch; a test checks)
-
-
-def _complete_schedulers() -> list[str]:
-    return ["onecycle", "plateau", "cosine", "none"]  # audiokit.training.engine.SCHEDULERS
 
 EPILOG = """\
 Examples:
@@ -40,9 +33,9 @@ Examples:
 
 Deep models (PyTorch; on logmel stores; a GPU when present; see docs/deep-training.md):
 
-  audiokit train logmel.h5 -o spec.h5 --model specresnet --no-augment --normalize dataset \
-      --optimizer adam --batch-size 64 --epochs 50 --scheduler plateau --patience 5 --no-refit
-                                                           # the Spec-ResNet paper's recipe
+  audiokit train logmel.h5 -o spec.h5 --recipe specresnet-paper       # the Spec-ResNet paper's settings
+  audiokit train logmel.h5 -o r18.h5 --recipe resnet-paper --epochs 20   # the ResNet paper's, 20 epochs
+  audiokit train logmel.h5 -o again.h5 --recipe spec.report.json        # repeat a run's settings
 
   audiokit train logmel.h5 -o spec.h5 --model specresnet --plot curves.png
   audiokit train logmel.h5 -o r18.h5 --model resnet18 --pretrained imagenet --stem repeat \\
@@ -66,133 +59,131 @@ items per class for --folds or k).
 """
 
 
+
+_TYPES = {"bool": bool, "float": float, "int": int, "str": str}
+
+
+def _fields() -> dict:
+    """Every settings field of every kind, once: ``name -> (field, [(kind, settings class), ...])``,
+    the run settings first, then each kind's in registry order."""
+    import dataclasses
+
+    from audiokit.models import registry
+    from audiokit.training.settings import RunSettings, fields_of
+
+    out: dict = {f.name: (f, []) for f in fields_of(RunSettings)}
+    for spec in registry():
+        for f in fields_of(spec.settings):
+            out.setdefault(f.name, (f, []))[1].append((spec.name, spec.settings))
+    assert all(isinstance(f, dataclasses.Field) for f, _ in out.values())
+    return out
+
+
+def _flag(name: str, f) -> str:
+    return f.metadata.get("flag") or "--" + name.replace("_", "-")
+
+
+def _default_text(name: str, f, owners) -> str:
+    if "when_augment" in f.metadata:
+        on = f.metadata["when_augment"]
+        return ("on with --augment, else off" if isinstance(on, bool) else f"{on:g} with --augment, else 0")
+    values = {}
+    for kind, cls in owners:
+        values.setdefault(repr(cls.default(name)), []).append(kind)
+    shown = {k: v for k, v in values.items() if k != "None"}
+    if not shown:
+        return ""
+
+    def fmt(r: str) -> str:
+        v = eval(r, {})  # the repr of a plain default (number, string, bool)
+        return {True: "on", False: "off"}.get(v, str(v)) if isinstance(v, bool) else str(v)
+
+    if len(values) == 1:
+        return fmt(next(iter(values)))
+    return "; ".join(f"{', '.join(kinds)} {fmt(r)}" for r, kinds in values.items() if r != "None")
+
+
+def _option(name: str, f, owners):
+    """The typer parameter of one settings field: default None (= not given), help with its default."""
+    from audiokit.training.settings import RunSettings, group_of, owner_of
+
+    typ = _TYPES[str(f.type).split("|")[0].strip()]
+    flag = _flag(name, f)
+    decl = f"{flag}/--no-{flag[2:]}" if typ is bool else flag
+    kinds = [k for k, _ in owners]
+    if owners and name not in RunSettings.__dataclass_fields__:
+        label = owner_of(owners[0][1], name).LABEL
+        scope = label if len(kinds) > 1 and label.startswith("the ") else ", ".join(kinds)
+        panel = group_of(owners[0][1], name) if scope == label or len(kinds) == 1 else scope  # "svm, logreg"
+    else:
+        scope, panel = "", group_of(RunSettings, name)
+    help_ = f.metadata["help"]
+    if "choices" in f.metadata:
+        help_ += " One of: " + ", ".join(map(str, f.metadata["choices"])) + "."
+    default = "" if f.metadata.get("shared") else _default_text(name, f, owners or [("", RunSettings)])
+    if panel == scope or (scope == "the deep kinds" and panel.startswith("Deep:")):
+        scope = ""  # the section title says it
+    help_ = (f"{scope.removeprefix('the ')}: " if scope else "") + help_ + (f" Default: {default}." if default else "")
+    complete = None
+    if name == "device":
+        from audiokit.cli._common import complete_device as complete
+    elif "choices" in f.metadata:
+        complete = _completer(tuple(map(str, f.metadata["choices"])))
+    opt = typer.Option(decl, help=help_, rich_help_panel=panel, show_default=False,
+                       metavar=f.metadata.get("metavar"), autocompletion=complete)
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                             annotation=Annotated[Optional[typ], opt])
+
+
+def _completer(choices: tuple):
+    def complete() -> list[str]:
+        return list(choices)
+    return complete
+
+
+def _kinds_help() -> str:
+    from audiokit.models import registry
+
+    from audiokit import recipes
+
+    families: dict = {}
+    for k in registry():
+        families.setdefault(k.family, []).append(f"{k.name} ({k.help})")
+    kinds = " ".join(f"{family}: {'; '.join(ks)}." for family, ks in families.items())
+    return (f"The model kind. {kinds} Default: specresnet for log-mel/MFCC frames, logreg for vectors "
+            "(mfcc-stats), knn for f0-range."), \
+        "Defaults from a recipe (flags given still apply): a TOML file, a model's report.json (its run's " \
+        "settings), or one of: " + "; ".join(f"{n} ({recipes.describe(n)})" for n in recipes.names()) + "."
+
+
+def _signature() -> inspect.Signature:
+    kinds_help, recipe_help = _kinds_help()
+    P = inspect.Parameter
+    head = [
+        P("store", P.POSITIONAL_OR_KEYWORD, annotation=Annotated[str, typer.Argument(
+            help="Feature store to train on; '-' reads it from stdin.", show_default=False, metavar="STORE")]),
+        P("output", P.KEYWORD_ONLY, annotation=Annotated[str, typer.Option(
+            "--output", "-o", help="Model file to write; '-' writes it to stdout.", metavar="MODEL")]),
+        P("model", P.KEYWORD_ONLY, default=None, annotation=Annotated[Optional[str], typer.Option(
+            "--model", "-m", help=kinds_help, show_default=False, autocompletion=complete_model_kinds,
+            metavar="KIND")]),
+        P("recipe", P.KEYWORD_ONLY, default=None, annotation=Annotated[Optional[str], typer.Option(
+            "--recipe", help=recipe_help, show_default=False, metavar="NAME|FILE")]),
+    ]
+    settings = [_option(name, f, owners) for name, (f, owners) in _fields().items()]
+    tail = [P("json_out", P.KEYWORD_ONLY, default=False, annotation=Json),
+            P("threads", P.KEYWORD_ONLY, default=None, annotation=Threads),
+            P("quiet", P.KEYWORD_ONLY, default=False, annotation=Quiet),
+            P("verbose", P.KEYWORD_ONLY, default=False, annotation=Verbose)]
+    return inspect.Signature(head + settings + tail)
+
+
 def register(app: typer.Typer) -> None:
     app.command("train", epilog=EPILOG, no_args_is_help=True)(train)
 
 
-@guarded
-def train(
-    store: Annotated[str, typer.Argument(help="Feature store to train on; '-' reads it from stdin.",
-                                         show_default=False, metavar="STORE")],
-    output: Annotated[str, typer.Option("--output", "-o", help="Model file to write; '-' writes it to stdout.",
-                                        metavar="MODEL")],
-    model: Annotated[Optional[str], typer.Option(
-        "--model", "-m", help="knn | svm | mlp | logreg (scikit-learn, CPU) or resnet18 | resnet34 | resnet50 | "
-                              "specresnet (PyTorch). Default: specresnet for log-mel/MFCC frames, logreg for "
-                              "vectors (mfcc-stats), knn for f0-range.",
-        show_default=False, autocompletion=complete_model_kinds, metavar="KIND")] = None,
-    val_split: Annotated[Optional[float], typer.Option(
-        "--val-split", help="Fraction held out for validation (stratified, group-aware); 0 = none. "
-                            "Default 0.2 unless --folds is given.")] = None,
-    folds: Annotated[Optional[str], typer.Option(
-        "--folds", metavar="K", help="K-fold cross-validation (group K-fold with groups), or 'store': the "
-                        "folds of the featurize manifest's fold column (ESC-50, UrbanSound8K); per-fold and mean ± std "
-                        "scores; the saved model is then refit on all items.")] = None,
-    group_by: Annotated[str, typer.Option(
-        "--group-by", help="Groups kept on one side of every split: auto (the store's groups, if any) | "
-                           "none | a regex whose first capture group on the file name is the group.")] = "auto",
-    test_split: Annotated[Optional[str], typer.Option(
-        "--test-split", help="Hold out a test set first: store fold number(s) like 3 or 3,4 (from a manifest's "
-                             "fold column), or a fraction like 0.2; scored once at the end.")] = None,
-    seed: Seed = 0,
-    device: Device = "auto",
-    plot: Annotated[Optional[str], typer.Option(
-        "--plot", help="Write a PNG: KNN with a k range, accuracy vs k; deep kinds, loss/accuracy curves.")] = None,
-    # -- classic kinds (knn, svm, mlp, logreg); None = the kind's default -------------------------
-    k: Annotated[Optional[str], typer.Option(
-        "--k", help="knn: neighbours, a number (default 8) or a range/list swept by CV accuracy: "
-                    "'1..40', '1..40:2', '1,3,5' (ties go to the smaller k).")] = None,
-    metric: Annotated[Optional[str], typer.Option(
-        "--metric", help="knn: distance, euclidean (default) | manhattan | chebyshev | cosine.")] = None,
-    weights: Annotated[Optional[str], typer.Option(
-        "--weights", help="knn: neighbour votes, uniform (default) | distance.")] = None,
-    kernel: Annotated[Optional[str], typer.Option("--kernel", help="svm: rbf (default) | linear.")] = None,
-    c: Annotated[Optional[float], typer.Option(
-        "--C", help="svm, logreg: inverse regularisation strength (default 1.0).")] = None,
-    gamma: Annotated[Optional[str], typer.Option(
-        "--gamma", help="svm rbf: kernel width, scale (default) | auto | a number.")] = None,
-    hidden: Annotated[Optional[str], typer.Option(
-        "--hidden", help="mlp: hidden layer sizes, e.g. 256,128 (default 128).")] = None,
-    alpha: Annotated[Optional[float], typer.Option("--alpha", help="mlp: L2 penalty (default 1e-4).")] = None,
-    max_iter: Annotated[Optional[int], typer.Option(
-        "--max-iter", help="mlp, logreg: iteration limit (default 500 / 2000).")] = None,
-    # -- deep kinds (resnet18/34/50, specresnet); None = the kind's default (audiokit.training.deep) -------
-    augment: Annotated[Optional[bool], typer.Option(
-        "--augment/--no-augment", help="deep: the default augmentation, SpecAugment and a ±10 % time shift "
-                                       "(default on; flags given explicitly still apply).")] = None,
-    normalize: Annotated[Optional[str], typer.Option(
-        "--normalize", help="deep: input normalisation: dataset (the training items' mean and std; "
-                            "default) | item (each item's own mean and std).")] = None,
-    refit: Annotated[Optional[bool], typer.Option(
-        "--refit/--no-refit", help="After validation or CV, train the saved model again on all training "
-                                   "items (deep: for the validated runs' epochs), so it knows every group "
-                                   "(default on); --no-refit saves the validated model, or with --folds the "
-                                   "fold models as an ensemble (probabilities averaged).")] = None,
-    optimizer: Annotated[Optional[str], typer.Option(
-        "--optimizer", help="deep: adamw (default) | adam | sgd.", autocompletion=_complete_optimizers)] = None,
-    lr: Annotated[Optional[float], typer.Option("--lr", help="deep: learning rate (default 1e-3).")] = None,
-    weight_decay: Annotated[Optional[float], typer.Option(
-        "--weight-decay", help="deep: weight decay (default 1e-2).")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(
-        "--batch-size", help="deep: global batch size, split over torchrun processes (default 32, fewer "
-                             "when a model trains on fewer items).")] = None,
-    epochs: Annotated[Optional[int], typer.Option(
-        "--epochs", help="deep: epochs (default 30; a maximum under early stopping).")] = None,
-    scheduler: Annotated[Optional[str], typer.Option(
-        "--scheduler", help="deep: onecycle (per step, peak --lr; default) | plateau (x0.2 after 2 epochs "
-                            "without a lower validation loss) | cosine | none.",
-        autocompletion=_complete_schedulers)] = None,
-    patience: Annotated[Optional[int], typer.Option(
-        "--patience", help="deep: early stopping after this many epochs without a lower validation loss, "
-                           "keeping the best epoch (default 0 = off: every epoch runs, the last is kept).")] = None,
-    label_smoothing: Annotated[Optional[float], typer.Option(
-        "--label-smoothing", help="deep: cross-entropy label smoothing (default 0).")] = None,
-    class_weights: Annotated[Optional[str], typer.Option(
-        "--class-weights", help="deep: loss weights: none (default) | balanced | one number per class.")] = None,
-    specaugment: Annotated[Optional[bool], typer.Option(
-        "--specaugment/--no-specaugment", help="deep: SpecAugment time and frequency masking (default on "
-                                               "with --augment).")] = None,
-    mixup: Annotated[Optional[float], typer.Option(
-        "--mixup", help="deep: mixup with lambda ~ Beta(ALPHA, ALPHA), e.g. 0.2 (default 0 = off).")] = None,
-    time_shift: Annotated[Optional[float], typer.Option(
-        "--time-shift", help="deep: random circular time shift by up to this fraction of the frames (default "
-                             "0.1 with --augment, else 0).")] = None,
-    flip: Annotated[Optional[float], typer.Option(
-        "--flip", help="deep: probability of a horizontal (time) flip (the ResNet paper: 0.5).")] = None,
-    freq_warp: Annotated[Optional[float], typer.Option(
-        "--freq-warp", help="deep: stretch or squeeze the frequency axis by up to this fraction, anchored at "
-                            "the lowest band (vocal tract length perturbation), e.g. 0.1 (default 0 = off).")] = None,
-    rotate: Annotated[Optional[float], typer.Option(
-        "--rotate", help="deep: random rotation within +-DEGREES (the ResNet paper: 10).")] = None,
-    pretrained: Annotated[Optional[str], typer.Option(
-        "--pretrained", help="ResNets: imagenet (torchvision weights, downloaded once; default) | none | PATH "
-                             "of a torchvision-layout state dict.")] = None,
-    stem: Annotated[Optional[str], typer.Option(
-        "--stem", help="ResNets: one channel into the RGB stem: sum (pretrained kernels summed; default) | "
-                       "repeat (channel repeated, ImageNet mean/std).")] = None,
-    input_size: Annotated[Optional[str], typer.Option(
-        "--input-size", help="deep: resize items: auto (default: ResNets scale sides under 128 up to "
-                             "128; specresnet native) | none | N | HxW | N/M (resize to N, centre-crop M, e.g. 256/224).")] = None,
-    amp: Annotated[Optional[bool], typer.Option(
-        "--amp/--no-amp", help="deep: mixed precision on CUDA, bf16 where supported else fp16 (default on).")] = None,
-    compile_model: Annotated[Optional[bool], typer.Option(
-        "--compile/--no-compile", help="deep: torch.compile the model (default off).")] = None,
-    resume: Annotated[Optional[str], typer.Option(
-        "--resume", help="deep: continue the run saved in this checkpoint, with its settings.")] = None,
-    checkpoint: Annotated[Optional[str], typer.Option(
-        "--checkpoint", help="deep: checkpoint written every epoch (default: beside the model, model.ckpt; "
-                             "'none' = off).")] = None,
-    history: Annotated[Optional[str], typer.Option(
-        "--history", help="deep: per-epoch CSV (default: beside the model, model.history.csv; 'none' = off).")] = None,
-    loader_workers: Annotated[Optional[int], typer.Option(
-        "--loader-workers", min=0, help="deep: DataLoader workers when the store does not fit in GPU memory "
-                                        "(default min(4, cores/2)).")] = None,
-    # -- end of the deep kinds' flags ----------------------------------------------------------------------------
-    json_out: Json = False,
-    threads: Threads = None,
-    quiet: Quiet = False,
-    verbose: Verbose = False,
-) -> None:
+def _train(store: str, output: str, model=None, recipe=None, json_out=False, threads=None, quiet=False,
+           verbose=False, **flags) -> None:
     """Train a classifier on a feature store and write it as a model file.
 
     KNN, SVM (RBF), MLP and logistic regression (scikit-learn) standardise features inside
@@ -200,16 +191,35 @@ def train(
     or flattened logmel). The model file carries the store's feature settings, so eval and
     predict need no feature flags.
     """
+    from audiokit import recipes
     from audiokit.errors import UsageError
-    from audiokit.models import CLASSIC_KINDS, DEEP_KINDS, KINDS
-    from audiokit.training import TrainRun
+    from audiokit.models import get
+    from audiokit.training.run import TrainingInterrupted
+    from audiokit.training.run import train as run_train
+    from audiokit.training.settings import resolve
 
     refuse_binary_to_terminal(output, "model", "-o - | audiokit info -")
-    device = check_device(device)
+    given = {k: v for k, v in flags.items() if v is not None}
+    if "device" in given:
+        given["device"] = check_device(given["device"])
     check_output_path(output)
-    check_output_path(plot, "--plot")
+    check_output_path(given.get("plot"), "--plot")
+    if json_out and output == "-":
+        raise UsageError("--json and -o - would both write to stdout; write the model to a file")
+    rec = recipes.load(recipe) if recipe else recipes.Recipe("")
+    fields = _fields()
+    for key in rec.values:
+        if key not in fields:
+            raise UsageError(f"unknown recipe key {key!r}", path=rec.source)
+    chosen = {**rec.values, **given}
+    if "val_split" in chosen and "folds" in chosen and chosen.get("folds") is not None:
+        if "val_split" in given and "folds" in given or rec.values.keys() >= {"val_split", "folds"}:
+            raise UsageError("give either --val-split or --folds, not both")
+        chosen.pop("val_split" if "folds" in given else "folds")  # the flag given wins over the recipe
+
     stdin_copy, why = None, ""
-    if model is None:  # the kind that won for this store's features
+    model = model or rec.model
+    if model is None:  # the kind that won for this store's features, or the one kind whose settings are given
         from audiokit.store import open_store, spool_stdin
         from audiokit.training import default_kind
 
@@ -218,79 +228,50 @@ def train(
             model, why = default_kind(s.item_shape, s.config.kind)
         if stdin_copy is not None:
             stdin_copy.seek(0)
-        only = {"knn": (k, metric, weights), "mlp": (hidden, alpha)}
-        model, why = next(((kind, f"{kind} settings given") for kind, values in only.items()
-                           if any(v is not None for v in values)), (model, why))
+        own = [{k for k, _ in fields[n][1]} for n in given if fields[n][1] and n not in _run_names()]
+        only = set.intersection(*own) if own else set()
+        if len(only) == 1 and model not in only:
+            model = only.pop()
+            why = f"{model} settings given"
     model = model.strip().lower()
-    if model not in KINDS:
-        raise UsageError(f"--model must be one of {', '.join(KINDS)}, got {model!r}")
-    check_device_for_kind(device, model)
-    if normalize is not None and normalize not in ("item", "dataset"):
-        raise UsageError(f"--normalize must be item or dataset, got {normalize!r}")
-    if json_out and output == "-":
-        raise UsageError("--json and -o - would both write to stdout; write the model to a file")
-    if folds is not None and folds != "store":
-        try:
-            folds = int(folds)
-        except ValueError:
-            raise UsageError(f"--folds must be a number of folds or 'store' (the store's fold column), got "
-                             f"{folds!r}") from None
-    if val_split is not None and folds is not None:
-        raise UsageError("give either --val-split or --folds, not both")
-    if val_split is not None and not 0 <= val_split < 1:
-        raise UsageError(f"--val-split must be in [0, 1), got {val_split}")
-    run = TrainRun(store=store, output=output, model=model, model_reason=why,
-                   val_split=None if folds is not None or val_split == 0 else (0.2 if val_split is None else val_split),
-                   folds=folds, group_by=group_by, test_split=test_split, seed=seed, device=device, plot=plot,
-                   quiet=quiet, verbose=verbose, argv=sys.argv[1:], stdin=stdin_copy, refit=refit)
+    spec = get(model)
+    check_device_for_kind(chosen.get("device", "auto"), model)
+    for name, source in [(n, rec.source) for n in rec.values] + [(n, None) for n in given]:
+        if name in fields and name not in spec.settings.__dataclass_fields__:
+            owners = fields[name][1]
+            from audiokit.training.settings import owner_of
 
-    classic_opts = {name: value for name, value in dict(
-        k=k, metric=metric, weights=weights, kernel=kernel, C=c, gamma=gamma, hidden=hidden, alpha=alpha,
-        max_iter=max_iter).items() if value is not None}
-
-    deep_opts = {name: value for name, value in dict(
-        optimizer=optimizer, lr=lr, weight_decay=weight_decay, batch_size=batch_size, epochs=epochs,
-        scheduler=scheduler, patience=patience, label_smoothing=label_smoothing, class_weights=class_weights,
-        augment=augment, normalize=normalize, specaugment=specaugment, mixup=mixup, time_shift=time_shift, flip=flip, rotate=rotate, freq_warp=freq_warp,
-        pretrained=pretrained, stem=stem, input_size=input_size, amp=amp, compile=compile_model, resume=resume,
-        checkpoint=checkpoint, history=history, workers=loader_workers).items() if value is not None}
-
-    if model in CLASSIC_KINDS:
-        from audiokit.training import classic as trainer
-
-        if deep_opts:
-            flags = ", ".join("--" + {"workers": "loader-workers"}.get(n, n).replace("_", "-") for n in deep_opts)
-            raise UsageError(f"{flags}: only for the deep kinds ({', '.join(DEEP_KINDS)}), not {model}")
-        options = classic_opts
-    else:
-        if classic_opts:
-            flags = ", ".join("--" + n.replace("_", "-") for n in classic_opts)
-            raise UsageError(f"{flags}: only for the classic kinds ({', '.join(CLASSIC_KINDS)}), not {model}")
-        import importlib
-
-        try:
-            trainer = importlib.import_module("audiokit.training.deep")
-        except ModuleNotFoundError as exc:
-            if exc.name not in ("audiokit.training.deep", "torch", "torchvision"):
-                raise
-            raise UsageError(f"--model {model}: the deep trainer is not available in this installation "
-                             f"({exc.name} missing); choose one of {', '.join(CLASSIC_KINDS)}") from None
-        options = deep_opts
-        assert model in DEEP_KINDS
+            label = owner_of(owners[0][1], name).LABEL
+            scope = label if label.startswith("the ") else ", ".join(k for k, _ in owners)
+            where = f"recipe key {name!r}" if source else _flag(name, fields[name][0])
+            raise UsageError(f"{where}: only for {scope} ({', '.join(k for k, _ in owners)}), not {model}",
+                             path=source)
+    recipe_values = {k: v for k, v in rec.values.items() if k in chosen}
+    settings = resolve(spec.settings, [(recipe_values, rec.source or None),
+                                       ({k: v for k, v in given.items() if k in chosen}, None)],
+                       given=[k for k in given if k in chosen])  # a recipe's values are defaults
 
     logged = _LoggedLines()
     log.addHandler(logged)
     try:
-        report = trainer.train(run, options)
+        report = run_train(store, output, settings, kind=model, stdin=stdin_copy, kind_reason=why,
+                           record={"argv": sys.argv[1:]}, summarize=summary_lines, on_setup=_log_header)
+    except TrainingInterrupted as exc:
+        if exc.main and exc.checkpoint:
+            log.warning(f"train: {exc}; checkpoint {exc.checkpoint}; continue with: audiokit train {store} -o {output} "
+                        f"--model {model} --resume {exc.checkpoint}")
+        elif exc.main:
+            log.warning("train: stopped; no checkpoint written (the model goes to stdout: give --checkpoint PATH "
+                        "to be able to resume)")
+        raise KeyboardInterrupt from None
     finally:
         log.removeHandler(logged)
     if report.get("rank", 0):  # torchrun: only rank 0 prints
         return
-
     if json_out:
         write_json(report)
         return
-    lines = report.get("summary", [])
+    lines = list(report["summary"])
     if output == "-":  # stdout carries the model: the summary goes to the log
         for line in lines:
             log.info(line)
@@ -299,6 +280,109 @@ def train(
             lines = [line for line in lines if f"train: {line}" not in logged.lines]
         sys.stdout.write("".join(f"{line}\n" for line in lines))
         sys.stdout.flush()
+
+
+def _run_names() -> set:
+    from audiokit.training.settings import RunSettings
+
+    return set(RunSettings.__dataclass_fields__)
+
+
+train = guarded(_train)
+train.__signature__ = _signature()
+
+
+def _log_header(report: dict) -> None:
+    """A deep run's first lines on stderr, before its epochs."""
+    if report.get("family") == "PyTorch":
+        for line in header_lines(report):
+            log.info(f"train: {line}")
+
+
+def header_lines(report: dict) -> list[str]:
+    """What a run trains on and how: the kind (and why it was chosen), items, features, the setup."""
+    from audiokit.features import FeatureConfig
+
+    why = f" ({report['kind_reason']}; --model chooses another)" if report.get("kind_reason") else ""
+    shape = report["item_shape"]
+    items = f"items {shape[0]}×{shape[1]}" if report.get("family") == "PyTorch" else f"{report['feature_dim']} features"
+    groups = report["items"].get("train_groups")
+    lines = [f"{report['model']}{why} on {report['items']['train']} items, {len(report['classes'])} classes, {items} "
+             f"[{FeatureConfig.from_dict(report['feature_config']).describe()}]"
+             + (f", {groups} groups" if groups is not None else "")]
+    lines += report.get("setup", [])
+    params = report.get("params") or {}
+    if "stem" in params:  # the ResNets: how the items become images
+        size = params["input_size"]
+        shown = "native" if size is None else "×".join(map(str, size["resize"])) + (
+            f" cropped to {'×'.join(map(str, size['crop']))}" if size.get("crop") else "")
+        lines.append(f"stem {params['stem']}, input {shape[0]}×{shape[1]} → {shown} (--input-size "
+                     f"{report['settings']['input_size']}), pretrained {params['pretrained']}")
+    return lines
+
+
+def summary_lines(report: dict) -> list[str]:
+    """The human summary of a run, from its report."""
+    from audiokit.training import report as rep
+
+    lines = header_lines(report)
+    if "k_sweep" in report:
+        ks = report["k_sweep"]
+        lines += [f"k sweep ({ks['folds']}-fold{' group' if ks['grouped'] else ''} CV accuracy):", "    k  accuracy"]
+        for row in ks["table"]:
+            mark = "  ← chosen" if row["k"] == ks["chosen_k"] else ""
+            lines.append(f"  {row['k']:3d}  {100 * row['accuracy']:5.1f} % ± {100 * row['std']:.1f} %{mark}")
+        lines.append(f"chosen k = {ks['chosen_k']}")
+    refit = report.get("refit")
+    deep = report.get("family") == "PyTorch"
+    if "cv" in report:
+        cv = report["cv"]
+        lines += rep.cv_lines(cv)
+        if "k_sweep" in report:
+            lines.append("  (k was chosen on these same folds, so this estimate is optimistic; "
+                         "--test-split gives an unbiased one)")
+        lines.append(f"  protocol: fold 1 {cv['protocols'][0]}")  # the other folds alike
+        if refit and refit.get("epochs"):
+            lines.append(f"refit on all {refit['items']} training items for {refit['epochs']} epochs (median kept "
+                         "epoch of the folds): the saved model")
+        elif refit:
+            lines.append(f"refit on all {refit['items']} training items after cross-validation (--no-refit keeps "
+                         "the fold models as an ensemble)")
+        else:
+            lines.append(f"the saved model: the {report['ensemble']['members']} fold models as an ensemble "
+                         "(probabilities averaged; --refit trains one model on all items instead)")
+    elif "validation" in report:
+        val = report["validation"]
+        line = (f"{val['protocol']['text']}: accuracy {100 * val['accuracy']:.1f} %, macro-F1 "
+                f"{100 * val['macro_f1']:.1f} %")
+        if deep:
+            line += (f" at epoch {val['best_epoch']} of {val['epochs_run']}"
+                     + (" (early stop)" if val["stopped_early"] else ""))
+        lines.append(line)
+        groups = report["items"].get("train_groups")
+        if refit and refit.get("epochs"):
+            lines.append(f"refit on all {refit['items']} training items"
+                         + (f" of {groups} groups" if groups is not None else "")
+                         + f" for {refit['epochs']} epochs: the saved model (--no-refit keeps the validated one)")
+        elif refit:
+            lines.append(f"refit on all {refit['items']} training items after validation (--no-refit keeps the "
+                         "validated model)")
+        elif deep:
+            lines.append(f"the saved model is the validated one, trained on {val['train']} items")
+    else:
+        epochs = f" for {report['history']['epochs_run']} epochs" if deep else ""
+        lines.append(f"no validation (--val-split 0): trained on all {report['items']['train']} items{epochs}")
+    if "test" in report:
+        ts = report["test"]
+        lines.append(f"{ts['protocol']['text']} (--test-split {ts['spec']}): accuracy {100 * ts['accuracy']:.1f} %, "
+                     f"macro-F1 {100 * ts['macro_f1']:.1f} %")
+    where = "stdout" if report["output"] == "-" else report["output"]
+    extra = ""
+    if report.get("report"):
+        hist = (report.get("history") or {}).get("file")
+        extra = f" (report: {report['report']}" + (f", history: {hist}" if hist else "") + ")"
+    lines.append(f"model → {where}{extra}")
+    return lines
 
 
 class _LoggedLines(logging.Handler):

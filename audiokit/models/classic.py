@@ -46,93 +46,42 @@ from typing import Sequence
 
 import numpy as np
 
-from audiokit.errors import AudiokitError, ModelFileError, UsageError
+from audiokit.errors import AudiokitError, ModelFileError, ParameterError, UsageError
 from audiokit.features import FeatureConfig
 
-KINDS = ("knn", "svm", "mlp", "logreg")
-KNN_METRICS = ("euclidean", "manhattan", "chebyshev", "cosine")
-KNN_WEIGHTS = ("uniform", "distance")
-SVM_KERNELS = ("rbf", "linear")
-#: Defaults of each kind's settings (the ``train`` flags left out).
-DEFAULTS = {
-    "knn": {"k": 8, "metric": "euclidean", "weights": "uniform"},
-    "svm": {"kernel": "rbf", "C": 1.0, "gamma": "scale"},
-    "mlp": {"hidden": [128], "alpha": 1e-4, "max_iter": 500},
-    "logreg": {"C": 1.0, "max_iter": 2000},
-}
+
+
+def _settings(kind: str):
+    from audiokit.models import get
+
+    spec = get(kind)
+    if spec.family != "scikit-learn":
+        raise ParameterError("kind", f"{kind} is not a scikit-learn kind")
+    return spec.settings
 
 
 def resolve_params(kind: str, options: dict) -> dict:
-    """The kind's settings: ``options`` (from flags; ``k`` may not be a range here) over :data:`DEFAULTS`,
-    validated. Raises :class:`UsageError` naming the flag."""
-    if kind not in KINDS:
-        raise UsageError(f"unknown classic model kind {kind!r}; choose one of {', '.join(KINDS)}")
-    allowed = set(DEFAULTS[kind])
+    """The kind's estimator settings: ``options`` over its settings' defaults, validated (a
+    single ``k``, not a range). Raises :class:`ParameterError` naming the setting."""
+    cls = _settings(kind)
+    allowed = set(cls().model_params())
     extra = sorted(set(options) - allowed)
     if extra:
-        names = ", ".join("--" + n.replace("_", "-") for n in extra)
-        raise UsageError(f"{names}: not a setting of --model {kind}")
-    p = {**DEFAULTS[kind], **options}
-    if kind == "knn":
-        p["k"] = int(p["k"])
-        if p["k"] < 1:
-            raise UsageError(f"--k must be at least 1, got {p['k']}")
-        if p["metric"] not in KNN_METRICS:
-            raise UsageError(f"--metric must be one of {', '.join(KNN_METRICS)}, got {p['metric']!r}")
-        if p["weights"] not in KNN_WEIGHTS:
-            raise UsageError(f"--weights must be one of {', '.join(KNN_WEIGHTS)}, got {p['weights']!r}")
-    elif kind == "svm":
-        if p["kernel"] not in SVM_KERNELS:
-            raise UsageError(f"--kernel must be one of {', '.join(SVM_KERNELS)}, got {p['kernel']!r}")
-        p["C"] = _positive(p["C"], "--C")
-        p["gamma"] = _gamma(p["gamma"])
-    elif kind == "mlp":
-        p["hidden"] = _hidden(p["hidden"])
-        p["alpha"] = float(p["alpha"])
-        if p["alpha"] < 0:
-            raise UsageError(f"--alpha must be >= 0, got {p['alpha']}")
-        p["max_iter"] = _positive_int(p["max_iter"], "--max-iter")
-    else:
-        p["C"] = _positive(p["C"], "--C")
-        p["max_iter"] = _positive_int(p["max_iter"], "--max-iter")
-    return p
+        raise ParameterError(extra[0], f"is not a setting of {kind}")
+    values = dict(options)
+    if "k" in values:
+        values["k"] = str(values["k"])
+    return cls(**values).check().model_params()
 
 
-def _positive(v, flag: str) -> float:
-    v = float(v)
-    if not v > 0 or not np.isfinite(v):
-        raise UsageError(f"{flag} must be a positive number, got {v}")
-    return v
+def _defaults() -> dict:
+    from audiokit.models import get, names
+
+    return {kind: get(kind).settings().model_params() for kind in names("scikit-learn")}
 
 
-def _positive_int(v, flag: str) -> int:
-    v = int(v)
-    if v < 1:
-        raise UsageError(f"{flag} must be at least 1, got {v}")
-    return v
-
-
-def _gamma(v):
-    if v in ("scale", "auto"):
-        return v
-    try:
-        g = float(v)
-    except (TypeError, ValueError):
-        raise UsageError(f"--gamma must be scale, auto or a positive number, got {v!r}") from None
-    return _positive(g, "--gamma")
-
-
-def _hidden(v) -> list[int]:
-    if isinstance(v, str):
-        try:
-            sizes = [int(x) for x in v.replace(" ", "").split(",") if x]
-        except ValueError:
-            raise UsageError(f"--hidden must be layer sizes like 256,128, got {v!r}") from None
-    else:
-        sizes = [int(x) for x in v]
-    if not sizes or min(sizes) < 1:
-        raise UsageError(f"--hidden must be positive layer sizes like 256,128, got {v!r}")
-    return sizes
+#: Defaults of each kind's estimator settings, from its settings class.
+DEFAULTS = _defaults()
 
 
 def make_estimator(kind: str, params: dict, *, seed: int = 0):
@@ -203,9 +152,8 @@ class ClassicClassifier:
         from threadpoolctl import threadpool_limits
 
         Xs = self._prepare(X)
-        # One OpenMP thread: scikit-learn's neighbour search spawns a team per call, which costs
-        # tens of ms on a busy machine (measured 40 ms vs 8 ms per 256-item KNN batch on 2 cores
-        # shared with featurizing workers); our batches are small, so one thread is faster.
+        # One OpenMP thread: on batches this small, the thread team scikit-learn's neighbour search
+        # starts per call costs more than it saves (docs/benchmarks.md, "threads").
         with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="openmp"):
             warnings.simplefilter("ignore", RuntimeWarning)  # overflow in exp of a far-out item
             p = _svm_proba(self.estimator, Xs) if self.kind == "svm" else self.estimator.predict_proba(Xs)
@@ -285,7 +233,7 @@ def fit(kind: str, X: np.ndarray, y: np.ndarray, *, class_names: Sequence[str], 
     X = np.asarray(X).reshape(len(X), -1).astype(np.float64, copy=False)
     y = np.asarray(y, dtype=np.int64)
     if kind == "knn" and p["k"] > len(X):
-        raise UsageError(f"--k {p['k']} is more than the {len(X)} training items")
+        raise ParameterError("k", f"{p['k']} is more than the {len(X)} training items")
     scaler = StandardScaler().fit(X)
     est = make_estimator(kind, p, seed=seed)
     Xs = scaler.transform(X)
@@ -297,7 +245,7 @@ def fit(kind: str, X: np.ndarray, y: np.ndarray, *, class_names: Sequence[str], 
     from sklearn.exceptions import ConvergenceWarning
 
     if any(issubclass(w.category, ConvergenceWarning) for w in caught):
-        hint = {"mlp": "raise --max-iter or --alpha", "logreg": "raise --max-iter, or lower --C"}.get(kind, "raise --max-iter")
+        hint = {"mlp": "raise max_iter or alpha", "logreg": "raise max_iter, or lower C"}.get(kind, "raise max_iter")
         logging.getLogger("audiokit").warning(f"{kind}: the optimiser did not converge in {p.get('max_iter')} "
                                               f"iterations ({hint})")
     m = ClassicClassifier(kind, class_names, feature_config, p, scaler, est)

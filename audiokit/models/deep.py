@@ -43,17 +43,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from audiokit.errors import ModelFileError, UsageError
-from audiokit.models import DEEP_KINDS
+from audiokit.errors import ModelFileError, ParameterError, UsageError
+from audiokit.models import names
+from audiokit.models.resnet import is_resnet
 
-#: ``--input-size auto`` (the default): a ResNet's sides shorter than this are scaled up to it.
-#: A ResNet divides each side by 32, so a 64-band log-mel ends as a 2×2 map; upsampling it to 128
-#: raised speaker-held-out accuracy from 59.7 % to 84.7 % (docs/deep-training.md, "How the
-#: defaults were chosen"). Spec-ResNet keeps its items as they are under ``auto``.
+#: ``input_size`` ``auto`` (the default): a ResNet's sides shorter than this are scaled up to it,
+#: since a ResNet divides each side by 32 (docs/deep-training.md, "How the defaults were chosen").
+#: Spec-ResNet keeps its items as they are under ``auto``.
 AUTO_MIN_SIDE = 128
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-RESNETS = ("resnet18", "resnet34", "resnet50")
 #: Feature kinds a CNN can take: 2-D time-frequency images.
 IMAGE_FEATURES = ("logmel", "mfcc")
 
@@ -78,14 +77,14 @@ def resolve_device(spec: str = "auto"):
         return torch.device("cpu")
     m = re.fullmatch(r"cuda(?::(\d+))?", s)
     if not m:
-        raise UsageError(f"--device must be auto, cpu, cuda or cuda:N, got {spec!r}")
+        raise ParameterError("device", f"must be auto, cpu, cuda or cuda:N, got {spec!r}")
     if not torch.cuda.is_available():
-        raise UsageError(f"--device {spec}: no CUDA GPU is available here (torch.cuda.is_available() is False; "
-                         f"torch {torch.__version__}); use --device cpu or auto")
+        raise ParameterError("device", f"{spec}: no CUDA GPU is available here (torch.cuda.is_available() is False; "
+                         f"torch {torch.__version__}); use cpu or auto")
     n = torch.cuda.device_count()
     idx = int(m.group(1)) if m.group(1) is not None else torch.cuda.current_device()
     if idx >= n:
-        raise UsageError(f"--device {spec}: this machine has {n} CUDA device(s), cuda:0..cuda:{n - 1}")
+        raise ParameterError("device", f"{spec}: this machine has {n} CUDA device(s), cuda:0..cuda:{n - 1}")
     return torch.device("cuda", idx)
 
 
@@ -136,7 +135,7 @@ def parse_input_size(spec) -> dict | None:
             return {"resize": resize, "crop": crop}
         return {"resize": hw(s), "crop": None}
     except ValueError:
-        raise UsageError(f"--input-size must be auto, none, N, HxW or N/M (resize then centre-crop, e.g. 256/224), "
+        raise ParameterError("input_size", f"must be auto, none, N, HxW or N/M (resize then centre-crop, e.g. 256/224), "
                          f"sizes 8..4096, got {spec!r}") from None
 
 
@@ -151,7 +150,7 @@ def resolve_input_size(size: dict | None, in_shape: Sequence[int], kind: str) ->
     """
     if not size or "auto" not in size:
         return size
-    if kind not in RESNETS:
+    if not is_resnet(kind):
         return None
     m = int(size["auto"])
     h, w = int(in_shape[0]), int(in_shape[1])
@@ -248,14 +247,14 @@ class AudioNet(nn.Module):
 
 def default_stem(kind: str) -> str | None:
     """The stem a ResNet gets when ``--stem`` is not given (see docs/deep-training.md)."""
-    return "sum" if kind in RESNETS else None
+    return "sum" if is_resnet(kind) else None
 
 
 def network_params(kind: str, *, n_classes: int, in_shape: Sequence[int], stem: str | None = None,
                    input_size=None, widths: Sequence[int] | None = None, pretrained: str = "none",
                    normalize: str = "dataset") -> dict:
     """The JSON ``params`` that rebuild a network: architecture, input shape and transform."""
-    if kind not in DEEP_KINDS:
+    if kind not in names("PyTorch"):
         raise UsageError(f"not a deep model kind: {kind!r}")
     if len(in_shape) != 2:
         raise UsageError(f"a CNN takes 2-D items (mel bands × frames); these items have shape {tuple(in_shape)}")
@@ -263,20 +262,20 @@ def network_params(kind: str, *, n_classes: int, in_shape: Sequence[int], stem: 
          "input_size": resolve_input_size(parse_input_size(input_size), in_shape, kind), "pretrained": pretrained}
     if normalize not in NORMALIZE:
         raise UsageError(f"normalize must be one of {', '.join(NORMALIZE)}, got {normalize!r}")
-    if kind in RESNETS:
+    if is_resnet(kind):
         p["stem"] = stem or default_stem(kind)
         p["frontend"] = "imagenet" if p["stem"] == "repeat" else NORMALIZE[normalize]
     else:
         from audiokit.models.specresnet import WIDTHS
 
         if stem not in (None, "sum"):
-            raise UsageError("--stem applies to the ResNets; specresnet takes one channel as it is")
+            raise ParameterError("stem", "applies to the ResNets; specresnet takes one channel as it is")
         p["widths"] = [int(w) for w in (widths or WIDTHS)]
         p["frontend"] = NORMALIZE[normalize]
     h, w = output_shape(p["in_shape"], p["input_size"])
     if min(h, w) < 8:
-        raise UsageError(f"items of {h}×{w} are too small for a CNN (at least 8×8); featurize with more "
-                         f"--n-mels or a longer --duration, or use --input-size")
+        raise ParameterError("input_size", f"gives items of {h}×{w}, too small for a CNN (at least 8×8); resize "
+                             f"them larger, or featurize with more mel bands or a longer duration")
     return p
 
 
@@ -292,7 +291,7 @@ def build_network(kind: str, *, n_classes: int, in_shape: Sequence[int], stem: s
                                 widths=widths)
     kind = params["arch"]
     front = Frontend(mode=params.get("frontend", "standardize"), input_size=params.get("input_size"))
-    if kind in RESNETS:
+    if is_resnet(kind):
         from audiokit.models.resnet import build_resnet
 
         backbone = build_resnet(kind, n_classes=params["n_classes"], stem=params["stem"], pretrained=pretrained,
@@ -427,7 +426,7 @@ def load_state_arrays(net, arrays: dict, *, path: str = "") -> None:
 def from_modelfile(mf, *, device: str = "auto") -> DeepClassifier:
     """Rebuild a deep classifier from a loaded :class:`audiokit.modelfile.ModelFile`."""
     path = mf.path or None
-    if mf.kind not in DEEP_KINDS:
+    if mf.kind not in names("PyTorch"):
         raise ModelFileError(f"not a deep model kind: {mf.kind!r}", path=path)
     p = dict(mf.params or {})
     need = ("arch", "n_classes", "in_shape", "frontend")
@@ -451,7 +450,7 @@ def check_item_shape(shape: Sequence[int], *, feature_kind: str, path: str | Non
     from audiokit.errors import AudiokitError
 
     if feature_kind not in IMAGE_FEATURES or len(shape) != 2:
-        raise AudiokitError(f"the deep models take 2-D time-frequency items (featurize --features logmel); "
+        raise AudiokitError(f"the deep models take 2-D time-frequency items (logmel features); "
                             f"this store holds {feature_kind} items of shape {tuple(shape)}", path=path)
     if math.prod(shape) == 0:
         raise AudiokitError("the store's items are empty", path=path)

@@ -25,26 +25,40 @@ from __future__ import annotations
 import os
 from typing import Mapping
 
-from audiokit.errors import AudiokitError, UsageError
+from audiokit.errors import AudiokitError, ParameterError, UsageError
 
-ARCHS = ("resnet18", "resnet34", "resnet50")
-STEMS = ("repeat", "sum")
-_WEIGHTS = {"resnet18": "ResNet18_Weights", "resnet34": "ResNet34_Weights", "resnet50": "ResNet50_Weights"}
+def archs() -> tuple[str, ...]:
+    """The ResNet kinds: those registered with :class:`~audiokit.models.kinds.resnet.ResNetSettings`
+    (each is the name of its torchvision builder)."""
+    from audiokit.models import registry
+    from audiokit.models.kinds.resnet import ResNetSettings
+
+    return tuple(k.name for k in registry() if k.settings is ResNetSettings)
+
+
+def is_resnet(kind: str) -> bool:
+    return kind in archs()
+
+
+def _stems() -> tuple[str, ...]:
+    from audiokit.models.kinds.resnet import ResNetSettings
+
+    return ResNetSettings.__dataclass_fields__["stem"].metadata["choices"]
 
 
 def _ctor(arch: str):
     import torchvision.models as tvm
 
-    if arch not in ARCHS:
-        raise UsageError(f"unknown ResNet {arch!r}; choose one of {', '.join(ARCHS)}")
-    return getattr(tvm, arch)
+    if arch not in archs():
+        raise UsageError(f"unknown ResNet {arch!r}; choose one of {', '.join(archs())}")
+    return tvm.get_model_builder(arch)
 
 
 def imagenet_weights(arch: str):
     """torchvision's default ImageNet weights enum member for ``arch``."""
     import torchvision.models as tvm
 
-    return getattr(tvm, _WEIGHTS[arch]).DEFAULT
+    return tvm.get_model_weights(arch).DEFAULT
 
 
 def imagenet_cache_file(arch: str) -> str:
@@ -65,8 +79,8 @@ def load_imagenet_state(arch: str) -> dict:
         reason = getattr(exc, "reason", None) or exc
         raise AudiokitError(
             f"cannot get the ImageNet weights of {arch} ({type(exc).__name__}: {reason}). Offline? Fetch "
-            f"{w.url} and put it at {cache} (or set TORCH_HOME), or pass --pretrained PATH with that file, "
-            f"or --pretrained none to train from scratch", path=cache) from None
+            f"{w.url} and put it at {cache} (or set TORCH_HOME), or give pretrained as the path of that "
+            f"file, or none to train from scratch", path=cache) from None
 
 
 def read_state_file(path: str) -> dict:
@@ -78,7 +92,7 @@ def read_state_file(path: str) -> dict:
     import torch
 
     if not os.path.exists(path):
-        raise UsageError("no such file (--pretrained expects imagenet, none or a state-dict file)", path=path)
+        raise ParameterError("pretrained", "is imagenet, none or a state-dict file; no such file", path=path)
     if os.path.isdir(path):
         raise UsageError("is a directory, not a state-dict file", path=path)
     try:
@@ -134,8 +148,8 @@ def check_state(arch: str, sd: Mapping, *, path: str) -> None:
         k = shapes[0]
         problems.append(f"{len(shapes)} shape mismatches (e.g. {k}: file {tuple(sd[k].shape)}, "
                         f"{arch} {tuple(ref[k].shape)})")
-    guess = [a for a in ARCHS if a != arch and _fits(a, sd)]
-    hint = f"; it looks like a {guess[0]} (use --model {guess[0]})" if guess else ""
+    guess = [a for a in archs() if a != arch and _fits(a, sd)]
+    hint = f"; it looks like a {guess[0]} (train that kind)" if guess else ""
     raise AudiokitError(f"not a {arch} state dict in torchvision's key layout: {'; '.join(problems)}{hint}",
                         path=path)
 
@@ -178,8 +192,8 @@ def build_resnet(arch: str, *, n_classes: int, stem: str = "sum", pretrained: st
     import torch
     from torch import nn
 
-    if stem not in STEMS:
-        raise UsageError(f"--stem must be one of {', '.join(STEMS)}, got {stem!r}")
+    if stem not in _stems():
+        raise ParameterError("stem", f"must be one of {', '.join(_stems())}, got {stem!r}")
     net = _ctor(arch)(weights=None)
     if state is None and pretrained not in (None, "none"):
         state, _ = pretrained_state(arch, pretrained)

@@ -1,58 +1,27 @@
-"""Training: validation splits and run reports shared by every kind, the scikit-learn trainer,
-and the PyTorch engine.
+"""Training: one run for every model kind, its settings, splits and reports, and the PyTorch engine.
 
 Modules
 -------
-:mod:`audiokit.training.splits`   stratified, seeded, group-aware train/validation/CV/test splits
-:mod:`audiokit.training.report`   fold scores, mean ± std, the report JSON beside the model
-:mod:`audiokit.training.classic`  ``train --model knn|svm|mlp|logreg`` (scikit-learn)
-:mod:`audiokit.training.deep`     ``train --model resnet18|…|specresnet`` (PyTorch engine)
+:mod:`audiokit.training.run`       the run: hold-out → split/CV → fit → score → report → save
+:mod:`audiokit.training.settings`  the settings dataclasses (every default, once)
+:mod:`audiokit.training.splits`    stratified, seeded, group-aware train/validation/CV/test splits
+:mod:`audiokit.training.report`    fold scores, mean ± std, the report JSON beside the model
+:mod:`audiokit.training.classic`   the scikit-learn kinds' fitter (and the KNN k sweep)
+:mod:`audiokit.training.deep`      the PyTorch kinds' fitter (checkpoints, resume, history, DDP)
 
-Nothing heavy is imported here: the deep engine pulls in torch only when used.
+``audiokit.training.train(store, output, settings)`` is :func:`audiokit.training.run.train`.
+Nothing heavy is imported here: the CLI reads the settings classes at start-up.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 
+def __getattr__(name: str):
+    if name == "train":
+        from audiokit.training.run import train
 
-@dataclass
-class TrainRun:
-    """The settings every ``train`` run has, whatever the model kind (the shared flags).
-
-    Kind-specific settings (k, C, hidden sizes; optimiser, epochs...) travel beside it as a
-    plain ``options`` dict that the kind's trainer reads.
-    """
-
-    #: The store to train on ('-': stdin).
-    store: str
-    #: Where the model file goes ('-': stdout); the report JSON goes beside it.
-    output: str
-    #: The model kind (audiokit.models.KINDS).
-    model: str
-    #: Why this kind, when it was chosen for the store rather than given (said in the summary).
-    model_reason: str = ""
-    #: Validation fraction (None: none, e.g. with --folds).
-    val_split: float | None = 0.2
-    #: K of (group) K-fold cross-validation, or "store" for the store's own folds (None: no CV).
-    folds: int | str | None = None
-    #: 'auto' (the store's groups), 'none', or a regex on file names.
-    group_by: str = "auto"
-    #: Store fold number(s) or a fraction held out as a test set (None: none).
-    test_split: str | None = None
-    seed: int = 0
-    device: str = "auto"
-    #: Refit the saved model on all training items after validation or CV (None: the default, True); False
-    #: keeps the validated model, or after CV the fold models as an ensemble.
-    refit: bool | None = None
-    #: PNG path for the kind's plot (KNN: accuracy vs k; deep: loss/accuracy curves).
-    plot: str | None = None
-    quiet: bool = False
-    verbose: bool = False
-    #: The command line, recorded in the model file.
-    argv: list[str] = field(default_factory=list)
-    #: A seekable copy of stdin when ``store`` is '-' and it was already read (to choose the kind).
-    stdin: object = field(default=None, repr=False, compare=False)
+        return train
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 #: The kind ``train`` uses for a store of vectors when none is given (docs/training.md, "Default kind").

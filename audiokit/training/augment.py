@@ -45,7 +45,11 @@ import torch.nn.functional as F
 
 @dataclass
 class Augment:
-    """Augmentation settings (all off by default)."""
+    """The transforms' parameters. The defaults are the identity (every transform off), what
+    ``Augment()`` means to the transform; a run's defaults are not here but in
+    :class:`audiokit.training.settings.DeepSettings` (one field per transform, on by default
+    through ``augment``), which builds this with :meth:`DeepSettings.augmentation`. The
+    SpecAugment mask counts and widths are no settings: they are fixed here."""
 
     time_shift: float = 0.0
     flip: float = 0.0

@@ -38,7 +38,9 @@ def save_checkpoint(path: str, tensors: dict, meta: dict) -> None:
     payload = dict(tensors)
     payload["format"] = FORMAT
     payload["format_version"] = FORMAT_VERSION
-    payload["meta"] = json.dumps(meta, default=_jsonable)
+    from audiokit.training.report import jsonable
+
+    payload["meta"] = json.dumps(meta, default=jsonable)
     target = AtomicTarget(path)
     try:
         torch.save(payload, target.file)
@@ -88,20 +90,7 @@ def load_checkpoint(path: str) -> dict:
 
 def checkpoint_path(model_path: str) -> str | None:
     """The default checkpoint beside a model: ``model.h5`` → ``model.ckpt``; none for stdout."""
-    if model_path == "-":
-        return None
-    root, ext = os.path.splitext(model_path)
-    return f"{root if ext.lower() in ('.h5', '.hdf5', '.hdf') else model_path}.ckpt"
+    from audiokit.training.report import beside
 
+    return None if model_path == "-" else beside(model_path, "ckpt")
 
-def _jsonable(o):
-    try:
-        import numpy as np
-
-        if isinstance(o, np.generic):
-            return o.item()
-        if isinstance(o, np.ndarray):
-            return o.tolist()
-    except ImportError:
-        pass
-    return str(o)

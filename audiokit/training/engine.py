@@ -37,47 +37,53 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from audiokit.errors import AudiokitError, UsageError
+from audiokit.errors import AudiokitError, ParameterError, UsageError
 from audiokit.training.augment import Augment
 from audiokit.training.data import FeatureBank, batch_bounds
 from audiokit.training.distributed import Dist
+from audiokit.training.settings import DeepSettings
 
 log = logging.getLogger("audiokit")
 
-OPTIMIZERS = ("adamw", "adam", "sgd")
-SCHEDULERS = ("plateau", "cosine", "onecycle", "none")
+#: The settings' allowed values (one list, in DeepSettings).
+OPTIMIZERS = DeepSettings.__dataclass_fields__["optimizer"].metadata["choices"]
+SCHEDULERS = DeepSettings.__dataclass_fields__["scheduler"].metadata["choices"]
 #: Under DDP, how often (in steps) the ranks agree on a stop request.
 STOP_SYNC_EVERY = 8
 
 
+_D = DeepSettings()
+
+
 @dataclass
 class EngineConfig:
-    """How to train (the deep flags of ``train``)."""
+    """How to train: the deep settings (defaults from :class:`audiokit.training.settings.DeepSettings`)
+    and the engine's own constants."""
 
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    weight_decay: float = 0.0
+    optimizer: str = _D.optimizer
+    lr: float = _D.lr
+    weight_decay: float = _D.weight_decay
     momentum: float = 0.9
-    batch_size: int = 64
-    epochs: int = 50
-    scheduler: str = "plateau"
+    batch_size: int = _D.batch_size
+    epochs: int = _D.epochs
+    scheduler: str = _D.scheduler
     lr_factor: float = 0.2
     lr_patience: int = 2
     min_lr: float = 1e-6
     #: Early stopping: epochs without a lower validation loss, then the best epoch's weights are
     #: restored (0: off, train every epoch and keep the last).
-    patience: int = 5
-    label_smoothing: float = 0.0
+    patience: int = _D.patience
+    label_smoothing: float = _D.label_smoothing
     #: Per-class loss weights (None: all 1).
     class_weights: list[float] | None = None
     augment: Augment = field(default_factory=Augment)
-    amp: bool = True
+    amp: bool = _D.amp
     channels_last: bool = True
-    compile: bool = False
+    compile: bool = _D.compile
     #: Recompute the BatchNorm statistics after every epoch from up to this many training items
     #: ("precise BN"; 0: keep the running averages). See :func:`recalibrate_bn`. 1024 items
     #: estimate the statistics well (Wu & Johnson use batches of this order) and bound the cost
-    #: on large stores: on a CPU the pass added 35 % to an epoch of 512 items (docs/benchmarks.md).
+    #: on large stores (its cost: docs/benchmarks.md).
     precise_bn: int = 1024
     seed: int = 0
 
@@ -96,32 +102,32 @@ class EngineConfig:
     def check(self) -> None:
         """Refuse impossible settings (exit 2)."""
         if self.optimizer not in OPTIMIZERS:
-            raise UsageError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+            raise ParameterError("optimizer", f"must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         if self.scheduler not in SCHEDULERS:
-            raise UsageError(f"--scheduler must be one of {', '.join(SCHEDULERS)}, got {self.scheduler!r}")
+            raise ParameterError("scheduler", f"must be one of {', '.join(SCHEDULERS)}, got {self.scheduler!r}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise UsageError(f"--lr must be a positive number, got {self.lr}")
+            raise ParameterError("lr", f"must be a positive number, got {self.lr}")
         if not self.weight_decay >= 0:
-            raise UsageError(f"--weight-decay must be >= 0, got {self.weight_decay}")
+            raise ParameterError("weight_decay", f"must be >= 0, got {self.weight_decay}")
         if self.batch_size < 2:
-            raise UsageError(f"--batch-size must be at least 2 (BatchNorm needs two items), got {self.batch_size}")
+            raise ParameterError("batch_size", f"must be at least 2 (BatchNorm needs two items), got {self.batch_size}")
         if self.epochs < 1:
-            raise UsageError(f"--epochs must be at least 1, got {self.epochs}")
+            raise ParameterError("epochs", f"must be at least 1, got {self.epochs}")
         if self.patience < 0:
-            raise UsageError(f"--patience must be >= 0 (0 turns early stopping off), got {self.patience}")
+            raise ParameterError("patience", f"must be >= 0 (0 turns early stopping off), got {self.patience}")
         if not 0 <= self.label_smoothing < 1:
-            raise UsageError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
+            raise ParameterError("label_smoothing", f"must be in [0, 1), got {self.label_smoothing}")
         a = self.augment
         if not 0 <= a.flip <= 1:
-            raise UsageError(f"--flip is a probability in [0, 1], got {a.flip}")
+            raise ParameterError("flip", f"is a probability in [0, 1], got {a.flip}")
         if not 0 <= a.time_shift < 1:
-            raise UsageError(f"--time-shift is a fraction of the frames in [0, 1), got {a.time_shift}")
+            raise ParameterError("time_shift", f"is a fraction of the frames in [0, 1), got {a.time_shift}")
         if not 0 <= a.rotate <= 180:
-            raise UsageError(f"--rotate is in degrees, 0..180, got {a.rotate}")
+            raise ParameterError("rotate", f"is in degrees, 0..180, got {a.rotate}")
         if not 0 <= a.freq_warp < 1:
-            raise UsageError(f"--freq-warp is a fraction of the frequency axis in [0, 1), got {a.freq_warp}")
+            raise ParameterError("freq_warp", f"is a fraction of the frequency axis in [0, 1), got {a.freq_warp}")
         if a.mixup < 0:
-            raise UsageError(f"--mixup is the Beta(α, α) parameter, >= 0 (0: off), got {a.mixup}")
+            raise ParameterError("mixup", f"is the Beta(α, α) parameter, >= 0 (0: off), got {a.mixup}")
 
     def describe(self) -> str:
         s = (f"{self.optimizer} lr {self.lr:g}" + (f" wd {self.weight_decay:g}" if self.weight_decay else "")
@@ -280,16 +286,16 @@ def fit(net, bank: FeatureBank, train_rows: Sequence[int], val_rows: Sequence[in
     val_rows = None if val_rows is None or len(val_rows) == 0 else np.asarray(val_rows, dtype=np.int64)
     n_train = len(train_rows)
     if cfg.batch_size % dist.world:
-        raise UsageError(f"--batch-size {cfg.batch_size} is the global batch; it must divide evenly among the "
+        raise ParameterError("batch_size", f"{cfg.batch_size} is the global batch; it must divide evenly among the "
                          f"{dist.world} processes")
     bs = cfg.batch_size // dist.world
     if bs < 2:
-        raise UsageError(f"--batch-size {cfg.batch_size} leaves fewer than 2 items per process for "
+        raise ParameterError("batch_size", f"{cfg.batch_size} leaves fewer than 2 items per process for "
                          f"{dist.world} processes")
     share = rank_share(n_train, dist)
     if n_train < cfg.batch_size:
-        raise UsageError(f"--batch-size {cfg.batch_size} is more than the {n_train} training items; use a smaller "
-                         f"--batch-size (or more data)")
+        raise ParameterError("batch_size", f"{cfg.batch_size} is more than the {n_train} training items; use a smaller "
+                         f"batch_size (or more data)")
     bounds = batch_bounds(share, bs, drop_below=2)
     steps = len(bounds)
 
@@ -420,7 +426,7 @@ def fit(net, bank: FeatureBank, train_rows: Sequence[int], val_rows: Sequence[in
         spent += time.perf_counter() - t0
         if not math.isfinite(train_loss):
             raise AudiokitError(f"training diverged: the training loss became {train_loss} in epoch {epoch + 1}; "
-                                f"try a lower --lr")
+                                f"try a lower lr")
         # -- validation (rank 0; the others receive its figures) ----------------------------------------
         val_loss = val_acc = None
         if val_rows is not None:
@@ -471,12 +477,10 @@ def recalibrate_bn(model, bank: FeatureBank, order, batch_size: int, *, dtype=No
     average over the batches of ``order`` (clean training items, no augmentation): "precise BN"
     (Wu & Johnson, *Rethinking "Batch" in BatchNorm*, 2021), through ``torch.optim.swa_utils.update_bn``.
 
-    Why: the running averages (momentum 0.1) trail the weights by tens of steps. With the few
-    steps per epoch of small audio sets (a 1,440-clip corpus at batch 64 is 18 steps), the
-    validation figures of the first epochs then come from stale statistics and sit at chance
-    while training is fine, and early stopping ends runs that are learning. Costs one forward
-    pass (without autograd) over at most ``EngineConfig.precise_bn`` items per epoch. Returns False when the model
-    has no BatchNorm.
+    Why: with the few steps per epoch of small audio sets, the running averages trail the weights,
+    so validation and early stopping would judge stale statistics (docs/deep-training.md). Costs
+    one forward pass (without autograd) over at most ``EngineConfig.precise_bn`` items per epoch.
+    Returns False when the model has no BatchNorm.
     """
     from torch.optim.swa_utils import update_bn
 

@@ -1,7 +1,7 @@
 """How every trainer reports a run: fold scores, mean ± std, and the report JSON beside the model.
 
-Shared by the classic and the deep trainers so that ``--folds`` output and the report
-file look the same whatever the model kind.
+Shared by the classic and the deep fitters so that the folds' scores and the report file
+look the same whatever the model kind.
 
 Examples
 --------
@@ -70,11 +70,6 @@ def class_counts(y, class_names) -> dict[str, int]:
     return {name: int(n) for name, n in zip(class_names, counts)}
 
 
-def why_kind(run) -> str:
-    """`` (chosen: REASON)`` after the kind in a summary's first line, when the kind was not given."""
-    return f" ({run.model_reason}; --model chooses another)" if run.model_reason else ""
-
-
 def cv_lines(cv: dict) -> list[str]:
     """Human lines for a :func:`cv_summary`: one per fold, then the mean ± std."""
     lines = [f"fold {i + 1}: accuracy {100 * f['accuracy']:.1f} %  macro-F1 {100 * f['macro_f1']:.1f} %"
@@ -85,29 +80,38 @@ def cv_lines(cv: dict) -> list[str]:
     return lines
 
 
+def beside(model_path: str, suffix: str) -> str:
+    """A file of the run beside its model: ``model.h5`` → ``model.SUFFIX``; ``model.X`` →
+    ``model.X.SUFFIX`` for other extensions (the report, the checkpoint, the history)."""
+    root, ext = os.path.splitext(model_path)
+    return f"{root if ext.lower() in ('.h5', '.hdf5', '.hdf') else model_path}.{suffix}"
+
+
 def report_path(model_path: str) -> str:
     """Where the report of a run goes: ``model.h5`` → ``model.report.json`` (same directory)."""
-    root, ext = os.path.splitext(model_path)
-    if ext.lower() not in (".h5", ".hdf5", ".hdf"):
-        root = model_path
-    return f"{root}.report.json"
+    return beside(model_path, "report.json")
+
+
+def report_file(model_path: str) -> str | None:
+    """The report's path for a model written to ``model_path``; ``None`` for a model written to
+    stdout (``-``) or to a device or FIFO (``/dev/null``): there is no "beside"."""
+    if model_path == "-" or (os.path.exists(model_path) and not os.path.isfile(model_path)):
+        return None
+    return report_path(model_path)
 
 
 def write_report(model_path: str, report: dict) -> str | None:
-    """Write ``report`` as JSON beside the model (atomically); returns its path.
-
-    A model written to stdout (``-o -``) or to a device or FIFO (``-o /dev/null``) has no
-    "beside": nothing is written, ``None`` returned.
-    """
+    """Write ``report`` as JSON beside the model (atomically); returns its path, or ``None``
+    (nothing written) where :func:`report_file` has none."""
     from audiokit.store import AtomicTarget
 
-    if model_path == "-" or (os.path.exists(model_path) and not os.path.isfile(model_path)):
-        return None  # stdout, /dev/null, a FIFO: there is no "beside"
-    path = report_path(model_path)
+    path = report_file(model_path)
+    if path is None:
+        return None
     target = AtomicTarget(path)
     try:
         with open(target.file, "w", encoding="utf-8") as f:
-            json.dump(report, f, indent=2, default=_jsonable)
+            json.dump(report, f, indent=2, default=jsonable)
             f.write("\n")
         target.commit()
     except BaseException:
@@ -116,7 +120,8 @@ def write_report(model_path: str, report: dict) -> str | None:
     return path
 
 
-def _jsonable(o):
+def jsonable(o):
+    """JSON for numpy scalars and arrays; anything else as its text."""
     if isinstance(o, np.generic):
         return o.item()
     if isinstance(o, np.ndarray):

@@ -38,7 +38,7 @@ from typing import Sequence
 
 import numpy as np
 
-from audiokit.errors import AudiokitError, UsageError
+from audiokit.errors import AudiokitError, ParameterError, UsageError
 
 log = logging.getLogger("audiokit")
 Split = tuple[np.ndarray, np.ndarray]
@@ -60,7 +60,7 @@ def check_labels(labels: np.ndarray, *, class_names: Sequence[str] | None = None
         raise AudiokitError("the store is empty; nothing to train on", path=path)
     if (y < 0).all():
         raise AudiokitError("the store has no labels; featurize with labels (directory names, "
-                            "--label-regex or --manifest) to train or evaluate", path=path)
+                            "a label regex or a manifest) to train or evaluate", path=path)
     present = np.unique(y[y >= 0])
     if len(present) < min_classes:
         name = class_names[present[0]] if class_names is not None and len(present) else str(present.tolist())
@@ -73,12 +73,16 @@ def _class_name(c: int, class_names: Sequence[str] | None) -> str:
     return class_names[c] if class_names is not None and 0 <= c < len(class_names) else str(c)
 
 
-def _check_per_class(y: np.ndarray, need: int, what: str, class_names, path) -> None:
+def _check_per_class(y: np.ndarray, need: int, what: str, class_names, path, *, param: str | None = None) -> None:
+    """Refuse classes with fewer than ``need`` items; ``param`` names the setting that needs them."""
     classes, counts = np.unique(y, return_counts=True)
     few = [(c, n) for c, n in zip(classes, counts) if n < need]
     if few:
         detail = ", ".join(f"{_class_name(c, class_names)} ({n})" for c, n in few)
-        raise UsageError(f"{what} needs at least {need} items per class; too few in {detail}", path=path)
+        reason = f"{what} needs at least {need} items per class; too few in {detail}"
+        if param:
+            raise ParameterError(param, reason, path=path)
+        raise UsageError(reason, path=path)
 
 
 def _group_codes(groups) -> np.ndarray | None:
@@ -113,12 +117,12 @@ def resolve_groups(spec: str, *, store_groups, paths: Sequence[str]) -> np.ndarr
     try:
         rx = re.compile(spec)
     except re.error as exc:
-        raise UsageError(f"--group-by: bad regex {spec!r} ({exc})") from None
+        raise ParameterError("group_by", f"bad regex {spec!r} ({exc})") from None
     out = []
     for p in paths:
         m = rx.search(os.path.basename(p))
         if m is None:
-            raise UsageError(f"--group-by regex {spec!r} does not match the file name", path=p)
+            raise ParameterError("group_by", f"regex {spec!r} does not match the file name", path=p)
         out.append(m.groupdict().get("group") or (m.group(1) if rx.groups else m.group(0)))
     return np.array(out, dtype=object)
 
@@ -152,7 +156,7 @@ def train_val_split(labels, groups=None, *, val_fraction: float = 0.2, seed: int
     """
     y = np.asarray(labels, dtype=np.int64)
     if not 0 < val_fraction < 1:
-        raise UsageError(f"--val-split must be a fraction between 0 and 1, got {val_fraction}")
+        raise ParameterError("val_split", f"must be a fraction between 0 and 1, got {val_fraction}")
     _check_per_class(y, 2, "a stratified validation split", class_names, path)
     idx = np.arange(len(y))
     g = _group_codes(groups)
@@ -162,9 +166,9 @@ def train_val_split(labels, groups=None, *, val_fraction: float = 0.2, seed: int
         n_val = int(np.ceil(val_fraction * len(y)))
         n_classes = len(np.unique(y))
         if n_val < n_classes or len(y) - n_val < n_classes:
-            raise UsageError(f"--val-split {val_fraction:g} of {len(y)} items leaves {n_val} for validation and "
+            raise ParameterError("val_split", f"{val_fraction:g} of {len(y)} items leaves {n_val} for validation and "
                              f"{len(y) - n_val} for training, too few for {n_classes} classes; change "
-                             f"--val-split or use --folds", path=path)
+                             f"val_split or use folds", path=path)
         sss = StratifiedShuffleSplit(n_splits=1, test_size=n_val, random_state=seed)
         tr, va = next(sss.split(idx, y))
         return np.sort(tr), np.sort(va)
@@ -244,8 +248,8 @@ def cv_splits(labels, groups=None, *, folds: int = 5, seed: int = 0,
     """
     y = np.asarray(labels, dtype=np.int64)
     if folds < 2:
-        raise UsageError(f"--folds must be at least 2, got {folds}")
-    _check_per_class(y, folds, f"--folds {folds}", class_names, path)
+        raise ParameterError("folds", f"must be at least 2, got {folds}")
+    _check_per_class(y, folds, str(folds), class_names, path, param="folds")
     g = _group_codes(groups)
     if g is None:
         from sklearn.model_selection import StratifiedKFold
@@ -254,8 +258,8 @@ def cv_splits(labels, groups=None, *, folds: int = 5, seed: int = 0,
         return [(np.sort(t), np.sort(v)) for t, v in skf.split(np.zeros(len(y)), y)]
     n_groups = len(np.unique(g))
     if n_groups < folds:
-        raise UsageError(f"--folds {folds} with groups needs at least {folds} groups, the store has {n_groups} "
-                         "(use fewer folds, or --group-by none)", path=path)
+        raise ParameterError("folds", f"{folds} with groups needs at least {folds} groups, the store has {n_groups} "
+                         "(use fewer folds, or group_by none)", path=path)
     return _stratified_group_folds(y, g, folds, seed)
 
 
@@ -267,15 +271,15 @@ def store_folds(folds, *, path: str | None = None) -> list[Split]:
     [([1, 3], [0, 2]), ([0, 2, 3], [1]), ([0, 1, 2], [3])]
     """
     if folds is None:
-        raise UsageError("--folds store: the store has no folds; give the featurize manifest a fold column",
+        raise ParameterError("folds", "store: the store has no folds; give the featurize manifest a fold column",
                          path=path)
     f = np.asarray(folds)
     if (f < 0).any():
-        raise UsageError(f"--folds store: {int((f < 0).sum())} of {len(f)} items have no fold; give every "
+        raise ParameterError("folds", f"store: {int((f < 0).sum())} of {len(f)} items have no fold; give every "
                          "manifest row one", path=path)
     ids = np.unique(f)
     if len(ids) < 2:
-        raise UsageError(f"--folds store: the items are all in fold {int(ids[0])}; cross-validation needs 2 "
+        raise ParameterError("folds", f"store: the items are all in fold {int(ids[0])}; cross-validation needs 2 "
                          "or more", path=path)
     return [(np.flatnonzero(f != i), np.flatnonzero(f == i)) for i in ids]
 
@@ -317,7 +321,7 @@ def parse_test_split(spec: str | None) -> tuple[str, object] | None:
             raise ValueError
         return ("fold", ids)
     except ValueError:
-        raise UsageError(f"--test-split must be store fold number(s) like 3 or 3,4, or a fraction like 0.2; "
+        raise ParameterError("test_split", f"must be store fold number(s) like 3 or 3,4, or a fraction like 0.2; "
                          f"got {spec!r}") from None
 
 
@@ -336,14 +340,14 @@ def holdout_split(spec: str | None, *, labels, groups=None, folds=None, seed: in
     if how == "fraction":
         return train_val_split(y, groups, val_fraction=value, seed=seed, class_names=class_names, path=path)
     if folds is None:
-        raise UsageError(f"--test-split {spec}: the store has no folds (give a fold column in the featurize "
+        raise ParameterError("test_split", f"{spec}: the store has no folds (give a fold column in the featurize "
                          "manifest), or pass a fraction such as 0.2", path=path)
     f = np.asarray(folds)
     test = np.flatnonzero(np.isin(f, sorted(value)))
     if len(test) == 0:
         have = sorted({int(x) for x in f if x >= 0})
-        raise UsageError(f"--test-split {spec}: no item in that fold; the store's folds are {have}", path=path)
+        raise ParameterError("test_split", f"{spec}: no item in that fold; the store's folds are {have}", path=path)
     rest = np.setdiff1d(np.arange(len(y)), test)
     if len(rest) == 0:
-        raise UsageError(f"--test-split {spec} holds out every item; nothing left to train on", path=path)
+        raise ParameterError("test_split", f"{spec} holds out every item; nothing left to train on", path=path)
     return rest, test
