@@ -4,7 +4,7 @@ The schema is documented in ``docs/store-format.md``; :data:`FORMAT_VERSION` is
 bumped whenever it changes. A store is written to a temporary file in the target's
 directory and renamed over the target at the very end, so an interrupted run never
 leaves a half store under the target name. ``-`` as target builds the file in a
-:func:`spool` (memory, then $TMPDIR) and writes its bytes to stdout; ``-`` as source spools
+:func:`audiokit.io.spool` (memory, then $TMPDIR) and writes its bytes to stdout; ``-`` as source spools
 stdin the same way.
 
 Examples
@@ -35,9 +35,7 @@ import numpy as np
 from audiokit import __version__
 from audiokit.errors import ParameterError, StoreError, UsageError, os_reason
 from audiokit.features import FeatureConfig
-# AtomicTarget, spool, spool_stdin, SPOOL_BYTES, open_h5 and h5_text moved to audiokit.io; the names
-# stay importable from here for the modules that have not moved to audiokit.io yet.
-from audiokit.io import SPOOL_BYTES, AtomicTarget, atomic_output, h5_text, open_h5, spool, spool_stdin  # noqa: F401
+from audiokit.io import atomic_output, h5_text, open_h5
 
 FORMAT = "audiokit-store"
 FORMAT_VERSION = 2

@@ -578,7 +578,8 @@ def test_a_full_tmpdir_under_a_pipe_is_one_clean_error(small_disk, tmp_path):
     """A store on a pipe spills past 64 MiB into $TMPDIR (HDF5 seeks); that disk filling up is
     one line naming the pipe, the directory and the fix, on the writing and the reading side."""
     from audiokit.features import FeatureConfig
-    from audiokit.store import SPOOL_BYTES, StoreWriter
+    from audiokit.io import SPOOL_BYTES
+    from audiokit.store import StoreWriter
 
     d, mounted = small_disk
     big = tmp_path / "big.h5"

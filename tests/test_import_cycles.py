@@ -12,12 +12,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 TOOL = ROOT / "tools" / "import_cycles.py"
 
-#: Cycles known and being removed elsewhere (the model registry and the model file); to be
-#: emptied once that work is merged. Any other cycle fails the test.
-PENDING_CYCLES_ALLOWLIST = {
-    ("audiokit.modelfile", "audiokit.models"),
-    ("audiokit.modelfile", "audiokit.models", "audiokit.models.ensemble"),
-}
 
 
 def _tool():
@@ -30,8 +24,7 @@ def _tool():
 def test_audiokit_has_no_import_cycles():
     tool = _tool()
     found = {tuple(c) for c in tool.cycles(tool.import_graph(ROOT / "audiokit"))}
-    new = sorted(found - PENDING_CYCLES_ALLOWLIST)
-    assert not new, "import cycles:\n" + "\n".join(" -> ".join(c + (c[0],)) for c in new)
+    assert not found, "import cycles:\n" + "\n".join(" -> ".join(c + (c[0],)) for c in sorted(found))
 
 
 def test_the_tool_finds_cycles_through_functions_and_skips_type_checking(tmp_path):

@@ -78,7 +78,7 @@ def test_train_help_groups_the_settings_by_kind_and_lists_kinds_and_recipes(colu
     from audiokit import recipes
     from audiokit.models import names
 
-    from conftest import run
+    from helpers import run
 
     res = run(["train", "--help"], env={"COLUMNS": columns} if columns else {})
     assert res.returncode == 0

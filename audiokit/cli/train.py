@@ -220,8 +220,9 @@ def _train(store: str, output: str, model=None, recipe=None, json_out=False, thr
     stdin_copy, why = None, ""
     model = model or rec.model
     if model is None:  # the kind that won for this store's features, or the one kind whose settings are given
-        from audiokit.store import open_store, spool_stdin
-        from audiokit.training import default_kind
+        from audiokit.io import spool_stdin
+        from audiokit.store import open_store
+        from audiokit.training.settings import default_kind
 
         stdin_copy = spool_stdin() if store == "-" else None
         with open_store(store, stdin=stdin_copy) as s:

@@ -24,6 +24,7 @@ import json
 import os
 
 from audiokit.errors import AudiokitError, UsageError
+from audiokit.io import atomic_output, json_default
 
 FORMAT = "audiokit-checkpoint"
 FORMAT_VERSION = 1
@@ -33,21 +34,12 @@ def save_checkpoint(path: str, tensors: dict, meta: dict) -> None:
     """Write ``tensors`` (nested dicts/lists of tensors and numbers) and ``meta`` (JSON) atomically."""
     import torch
 
-    from audiokit.store import AtomicTarget
-
     payload = dict(tensors)
     payload["format"] = FORMAT
     payload["format_version"] = FORMAT_VERSION
-    from audiokit.training.report import jsonable
-
-    payload["meta"] = json.dumps(meta, default=jsonable)
-    target = AtomicTarget(path)
-    try:
+    payload["meta"] = json.dumps(meta, default=json_default)
+    with atomic_output(path) as target:
         torch.save(payload, target.file)
-        target.commit()
-    except BaseException:
-        target.abort()
-        raise
 
 
 def load_checkpoint(path: str) -> dict:
@@ -86,11 +78,3 @@ def load_checkpoint(path: str) -> dict:
     except Exception:
         raise AudiokitError("corrupt checkpoint (unreadable settings)", path=path) from None
     return obj
-
-
-def checkpoint_path(model_path: str) -> str | None:
-    """The default checkpoint beside a model: ``model.h5`` → ``model.ckpt``; none for stdout."""
-    from audiokit.training.report import beside
-
-    return None if model_path == "-" else beside(model_path, "ckpt")
-

@@ -23,6 +23,7 @@ import zlib
 import numpy as np
 
 from audiokit.errors import AudiokitError, ParameterError
+from audiokit.io import atomic_output, checkpoint_path, history_path
 from audiokit.training import report as rep
 from audiokit.training.run import FitResult, TrainingInterrupted
 
@@ -175,7 +176,6 @@ class DeepFitter:
     def prepare(self, data, jobs, sweep_rows, report) -> None:
         from audiokit.models import deep as dm
         from audiokit.training import data as td
-        from audiokit.training.checkpoint import checkpoint_path
 
         s, kind = self.settings, self.kind
         self.data, self.n_classes = data, len(data.class_names)
@@ -382,29 +382,16 @@ def _member_from_file(ckpt_path: str | None, index: int):
 HISTORY_COLUMNS = ("run", "epoch", "train_loss", "val_loss", "val_acc", "lr", "samples_per_s", "seconds")
 
 
-def history_path(model_path: str) -> str | None:
-    """``model.h5`` → ``model.history.csv`` beside it; none for a model on stdout."""
-    return None if model_path == "-" else rep.beside(model_path, "history.csv")
-
-
 def write_history(path: str, rows: list[dict]) -> None:
     """The per-epoch history as CSV (one row per epoch of each run: fold1.., refit, main), atomically."""
-    from audiokit.store import AtomicTarget
-
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(HISTORY_COLUMNS)
     for r in rows:
         w.writerow(["" if r.get(c) is None else (f"{r[c]:.6g}" if isinstance(r[c], float) else r[c])
                     for c in HISTORY_COLUMNS])
-    target = AtomicTarget(path)
-    try:
-        with open(target.file, "w", encoding="utf-8") as f:
-            f.write(buf.getvalue())
-        target.commit()
-    except BaseException:
-        target.abort()
-        raise
+    with atomic_output(path) as target, open(target.file, "w", encoding="utf-8") as f:
+        f.write(buf.getvalue())
 
 
 def plot_curves(path: str, rows: list[dict], *, title: str = "") -> None:

@@ -20,6 +20,8 @@ from typing import Sequence
 
 import numpy as np
 
+from audiokit.io import atomic_output, json_default, report_path
+
 
 def fold_scores(y_true, y_pred, *, labels: Sequence[int] | None = None) -> dict:
     """Accuracy and macro-F1 of one validation set (scikit-learn's definitions).
@@ -80,18 +82,6 @@ def cv_lines(cv: dict) -> list[str]:
     return lines
 
 
-def beside(model_path: str, suffix: str) -> str:
-    """A file of the run beside its model: ``model.h5`` → ``model.SUFFIX``; ``model.X`` →
-    ``model.X.SUFFIX`` for other extensions (the report, the checkpoint, the history)."""
-    root, ext = os.path.splitext(model_path)
-    return f"{root if ext.lower() in ('.h5', '.hdf5', '.hdf') else model_path}.{suffix}"
-
-
-def report_path(model_path: str) -> str:
-    """Where the report of a run goes: ``model.h5`` → ``model.report.json`` (same directory)."""
-    return beside(model_path, "report.json")
-
-
 def report_file(model_path: str) -> str | None:
     """The report's path for a model written to ``model_path``; ``None`` for a model written to
     stdout (``-``) or to a device or FIFO (``/dev/null``): there is no "beside"."""
@@ -103,27 +93,10 @@ def report_file(model_path: str) -> str | None:
 def write_report(model_path: str, report: dict) -> str | None:
     """Write ``report`` as JSON beside the model (atomically); returns its path, or ``None``
     (nothing written) where :func:`report_file` has none."""
-    from audiokit.store import AtomicTarget
-
     path = report_file(model_path)
     if path is None:
         return None
-    target = AtomicTarget(path)
-    try:
-        with open(target.file, "w", encoding="utf-8") as f:
-            json.dump(report, f, indent=2, default=jsonable)
-            f.write("\n")
-        target.commit()
-    except BaseException:
-        target.abort()
-        raise
+    with atomic_output(path) as target, open(target.file, "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=2, default=json_default)
+        f.write("\n")
     return path
-
-
-def jsonable(o):
-    """JSON for numpy scalars and arrays; anything else as its text."""
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)

@@ -117,7 +117,7 @@ def train(store: str, output: str, settings=None, *, kind: str | None = None, st
         The kind's settings dataclass (``KnnSettings(k="3")``); None: the kind's defaults.
     kind
         The model kind; None: the settings' kind, else the default for the store's features
-        (:func:`audiokit.training.default_kind`).
+        (:func:`audiokit.training.settings.default_kind`).
     stdin
         A seekable copy of stdin when ``store`` is ``-`` and it was already read.
     kind_reason
@@ -159,7 +159,7 @@ def train(store: str, output: str, settings=None, *, kind: str | None = None, st
 
 def _default_kind(store, stdin):
     from audiokit.store import open_store
-    from audiokit.training import default_kind
+    from audiokit.training.settings import default_kind
 
     with open_store(store, stdin=stdin) as s:
         return default_kind(s.item_shape, s.config.kind)

@@ -290,3 +290,27 @@ def resolve(cls: type, layers: list[tuple[dict, str | None]], *, given=None) -> 
     if given is not None:
         out._given = frozenset(given)
     return out.check()
+
+
+#: The kind ``train`` uses for a store of vectors when none is given (docs/training.md, "Default kind").
+VECTOR_DEFAULT = "logreg"
+#: ... and for a store of 2-D items (log-mel or MFCC frames).
+SPECTROGRAM_DEFAULT = "specresnet"
+
+
+def default_kind(item_shape, feature_kind: str) -> tuple[str, str]:
+    """The model kind for a store when none is given, and why: the kinds that won on unseen
+    speakers and players (docs/deep-training.md, "How the defaults were chosen").
+
+    >>> default_kind((64, 101), "logmel")
+    ('specresnet', 'the default for 2-D logmel items')
+    >>> default_kind((2,), "f0-range")
+    ('knn', "the KNN paper's model for f0-range pairs")
+    >>> default_kind((94,), "mfcc-stats")[0]
+    'logreg'
+    """
+    if feature_kind == "f0-range":
+        return "knn", "the KNN paper's model for f0-range pairs"
+    if len(tuple(item_shape)) == 2:
+        return SPECTROGRAM_DEFAULT, f"the default for 2-D {feature_kind} items"
+    return VECTOR_DEFAULT, f"the default for {feature_kind} vectors"
