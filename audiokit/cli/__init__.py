@@ -41,22 +41,16 @@ def _root(
     """Composable Unix-style commands for audio classification."""
 
 
-def _register() -> None:
-    from audiokit.cli import featurize, info
+#: The commands, in the order ``audiokit --help`` lists them; each is ``audiokit/cli/NAME.py``
+#: with a ``register(app)`` function.
+COMMANDS = ("featurize", "info", "pitch", "train", "eval", "predict")
 
-    for module in (featurize, info):
-        module.register(app)
-    # Commands that other issues add register themselves the same way when present.
+
+def _register() -> None:
     import importlib
 
-    for name in ("pitch", "train", "eval", "predict"):
-        try:
-            mod = importlib.import_module(f"audiokit.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"audiokit.cli.{name}":
-                raise
-            continue
-        mod.register(app)
+    for name in COMMANDS:
+        importlib.import_module(f"audiokit.cli.{name}").register(app)
     from audiokit.cli._common import AudiokitCommand
 
     for info in app.registered_commands:
