@@ -372,25 +372,20 @@ class SVMDecision:
     def _vote(self, dec: np.ndarray, *, tie_to_first: bool) -> np.ndarray:
         # a decision of exactly 0 goes to i in scikit-learn's one-vs-rest scores, to j in libsvm's vote
         wins = dec >= 0 if tie_to_first else dec > 0
+        first, second = self._pairs()
+        return wins @ first + ~wins @ second
+
+    def _pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """One-hot ``(n_pairs, n_classes)`` of class i and of class j for each one-vs-one decision,
+        in SVC's order (0-1, 0-2, …, 1-2, …)."""
         n = len(self.classes_)
-        votes = np.zeros((len(dec), n))
-        k = 0
-        for i in range(n):
-            for j in range(i + 1, n):
-                votes[:, i] += wins[:, k]
-                votes[:, j] += ~wins[:, k]
-                k += 1
-        return votes
+        i, j = np.triu_indices(n, 1)
+        eye = np.eye(n)
+        return eye[i], eye[j]
 
     def _confidence(self, dec: np.ndarray) -> np.ndarray:
-        n = len(self.classes_)
-        conf = np.zeros((len(dec), n))
-        k = 0
-        for i in range(n):
-            for j in range(i + 1, n):
-                conf[:, i] += dec[:, k]
-                conf[:, j] -= dec[:, k]
-                k += 1
+        first, second = self._pairs()
+        conf = dec @ (first - second)
         return conf / (3 * (np.abs(conf) + 1))  # into (-1/3, 1/3): breaks ties without changing votes
 
     def predict(self, X: np.ndarray) -> np.ndarray:
