@@ -182,11 +182,12 @@ def test_augmentation_is_on_by_default_and_no_augment_turns_it_off(cli, tmp_path
         runs[name] = train(cli, logmel, tmp_path / f"{name}.h5", "--model", "specresnet", *QUICK, "--epochs", "1",
                            "--val-split", "0", "--seed", "3", *flags)
     aug = {name: rep["engine"]["augment"] for name, (_, rep) in runs.items()}
-    assert (aug["default"]["specaugment"], aug["default"]["time_shift"]) == (True, 0.1)
-    assert (aug["off"]["specaugment"], aug["off"]["time_shift"]) == (False, 0.0)
-    assert (aug["spec"]["specaugment"], aug["spec"]["time_shift"]) == (True, 0.0)  # given explicitly: kept
+    assert [aug["default"][k] for k in ("specaugment", "time_shift", "freq_warp")] == [True, 0.1, 0.1]
+    assert [aug["off"][k] for k in ("specaugment", "time_shift", "freq_warp")] == [False, 0.0, 0.0]
+    assert [aug["spec"][k] for k in ("specaugment", "time_shift", "freq_warp")] == [True, 0.0, 0.0]  # given: kept
     said = {name: next(ln for ln in rep["summary"] if "augmentation:" in ln) for name, (_, rep) in runs.items()}
     assert "time-shift ±10 %" in said["default"] and "specaugment 2×F≤8 2×T≤10" in said["default"]
+    assert "freq-warp ±10 %" in said["default"]
     assert said["off"].endswith("augmentation: none")
     assert "specaugment" in said["spec"] and "time-shift" not in said["spec"]
     # and it is applied, not only reported: with one seed, the training losses differ
@@ -379,7 +380,7 @@ def test_freq_warp_moves_bands_and_keeps_the_lowest_one():
 
 def test_freq_warp_flag_reaches_the_engine(cli, tmp_path, tones5):
     _, logmel, _ = tones5
-    _, report = train(cli, logmel, tmp_path / "w.h5", "--epochs", "1", "--freq-warp", "0.1", *QUICK)
-    assert report["engine"]["augment"]["freq_warp"] == 0.1
+    _, report = train(cli, logmel, tmp_path / "w.h5", "--epochs", "1", "--freq-warp", "0.05", *QUICK)
+    assert report["engine"]["augment"]["freq_warp"] == 0.05
     res = cli("train", logmel, "-o", tmp_path / "x.h5", "--freq-warp", "1.5", *QUICK, expect=2)
     assert "--freq-warp" in res.stderr

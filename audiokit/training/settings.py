@@ -226,8 +226,8 @@ class DeepSettings(RunSettings):
                                       "native) | none | N | HxW | N/M (resize to N, centre-crop M, e.g. 256/224).",
                                  group="Deep: ResNet input")
 
-    augment: bool = setting(True, "The default augmentation: SpecAugment and a time shift (flags given explicitly "
-                                  "still apply).", group="Deep: augmentation")
+    augment: bool = setting(True, "The default augmentation: SpecAugment, a time shift and a frequency warp (flags "
+                                  "given explicitly still apply).", group="Deep: augmentation")
     specaugment: bool | None = setting(None, "SpecAugment time and frequency masking.", when_augment=True,
                                        group="Deep: augmentation")
     time_shift: float | None = setting(None, "Random circular time shift by up to this fraction of the frames.",
@@ -235,9 +235,9 @@ class DeepSettings(RunSettings):
     mixup: float = setting(0.0, "Mixup with lambda ~ Beta(ALPHA, ALPHA), e.g. 0.2 (0 = off).", min=0.0,
                            group="Deep: augmentation")
     flip: float = setting(0.0, "Probability of a horizontal (time) flip.", min=0.0, group="Deep: augmentation")
-    freq_warp: float = setting(0.0, "Stretch or squeeze the frequency axis by up to this fraction, anchored at the "
-                                    "lowest band (vocal tract length perturbation), e.g. 0.1.", min=0.0, below=1.0,
-                               group="Deep: augmentation")
+    freq_warp: float | None = setting(None, "Stretch or squeeze the frequency axis by up to this fraction, anchored "
+                                            "at the lowest band (vocal tract length perturbation).", when_augment=0.1,
+                                      min=0.0, below=1.0, group="Deep: augmentation")
     rotate: float = setting(0.0, "Random rotation within +-DEGREES.", min=0.0, group="Deep: augmentation")
 
     amp: bool = setting(True, "Mixed precision on CUDA, bf16 where supported else fp16.", group="Deep: engine")
