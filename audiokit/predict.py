@@ -61,8 +61,8 @@ def average_windows(p: np.ndarray) -> np.ndarray:
 
 def _check_model_input(model) -> None:
     if model.feature_config.kind == "f0-range":
-        raise UsageError("this model classifies pairs of files (f0-range: lowest and highest note); "
-                         "use 'audiokit pitch LOW HIGH --model MODEL' for one singer, or predict on an f0-range store")
+        raise UsageError("this model classifies pairs of files (f0-range: lowest and highest note), not "
+                         "single files; give it an f0-range store")
 
 
 @dataclass

@@ -121,6 +121,9 @@ def predict(
         rows = predict_store(clf, store, batch_size=batch_size)
         total, unit = len(store), "items"
     else:
+        if clf.feature_config.kind == "f0-range":  # the command for one singer's pair of files
+            raise UsageError("this model classifies a singer's lowest and highest note, not single files: use "
+                             "'audiokit pitch LOW HIGH --model MODEL', or predict on an f0-range store", path=model)
         rows = predict_files(clf, paths, workers=workers or default_workers(), batch_size=batch_size)
         total, unit = len(paths), "files"
 

@@ -174,7 +174,7 @@ def file_windows(cfg: FeatureConfig, path: str, *, max_windows: int = MAX_WINDOW
     from audiokit.features import extract, extract_file
 
     if cfg.kind == "f0-range":
-        raise UsageError("f0-range models take pairs of files (use 'audiokit pitch LOW HIGH --model')")
+        raise UsageError("f0-range models take pairs of files (a lowest and a highest note), not single files")
     if cfg.kind not in SEQUENCE_KINDS or cfg.duration is None:
         return extract_file(cfg, path)[None]
     win = frames_for(cfg)
