@@ -79,13 +79,16 @@ _REGISTRY: dict[str, Kind] = {}
 _DISCOVERED = False
 
 
-def register_model(name: str, *, family: str, fitter: str, load: str, help: str = "", order: int = 0):
-    """Class decorator: register the settings class as the settings of kind ``name``."""
+def register_model(name: str, *, help: str = "", order: int = 0):
+    """Class decorator: register the settings class as the settings of kind ``name``. The
+    family, fitter and loader come from the class (its ``FAMILY``, ``FITTER`` and ``LOADER``,
+    set once by ``ClassicSettings`` and ``DeepSettings``)."""
 
     def deco(settings_cls):
         if name in _REGISTRY and _REGISTRY[name].settings is not settings_cls:
             raise ValueError(f"model kind {name!r} registered twice")
-        _REGISTRY[name] = Kind(name, settings_cls, family, fitter, load, help, order)
+        _REGISTRY[name] = Kind(name, settings_cls, settings_cls.FAMILY, settings_cls.FITTER, settings_cls.LOADER,
+                               help, order)
         return settings_cls
 
     return deco

@@ -186,6 +186,10 @@ class ClassicSettings(RunSettings):
     """The scikit-learn kinds: standardised vectors, CPU."""
 
     LABEL: ClassVar[str] = "the classic kinds"
+    #: What every kind of this family registers with (:func:`audiokit.models.register_model`).
+    FAMILY: ClassVar[str] = "scikit-learn"
+    FITTER: ClassVar[str] = "audiokit.training.classic:ClassicFitter"
+    LOADER: ClassVar[str] = "audiokit.models.classic:from_modelfile"
 
     def model_params(self) -> dict:
         """The estimator's settings as the model file records them."""
@@ -206,6 +210,9 @@ class DeepSettings(RunSettings):
 
     GROUP: ClassVar[str] = "Deep: optimisation"
     LABEL: ClassVar[str] = "the deep kinds"
+    FAMILY: ClassVar[str] = "PyTorch"
+    FITTER: ClassVar[str] = "audiokit.training.deep:DeepFitter"
+    LOADER: ClassVar[str] = "audiokit.models.deep:from_modelfile"
 
     optimizer: str = setting("adamw", "Optimiser.", choices=("adamw", "adam", "sgd"))
     lr: float = setting(1e-3, "Learning rate (the peak of onecycle).", above=0.0)

@@ -35,8 +35,7 @@ def parse_k(spec) -> list[int]:
                                   f"1,3,5; got {spec!r}") from None
 
 
-@register_model("knn", family="scikit-learn", fitter="audiokit.training.classic:ClassicFitter",
-                load="audiokit.models.classic:from_modelfile", order=10,
+@register_model("knn", order=10,
                 help="k nearest neighbours, Euclidean by default; a k range is swept by CV accuracy")
 @dataclass
 class KnnSettings(ClassicSettings):

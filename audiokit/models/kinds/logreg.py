@@ -9,8 +9,7 @@ from audiokit.models import register_model
 from audiokit.training.settings import ClassicSettings, setting
 
 
-@register_model("logreg", family="scikit-learn", fitter="audiokit.training.classic:ClassicFitter",
-                load="audiokit.models.classic:from_modelfile", order=40, help="logistic regression")
+@register_model("logreg", order=40, help="logistic regression")
 @dataclass
 class LogregSettings(ClassicSettings):
     GROUP: ClassVar[str] = "logreg"

@@ -22,8 +22,7 @@ def parse_hidden(v) -> list[int]:
     return sizes
 
 
-@register_model("mlp", family="scikit-learn", fitter="audiokit.training.classic:ClassicFitter",
-                load="audiokit.models.classic:from_modelfile", order=30, help="multi-layer perceptron")
+@register_model("mlp", order=30, help="multi-layer perceptron")
 @dataclass
 class MlpSettings(ClassicSettings):
     GROUP: ClassVar[str] = "mlp"

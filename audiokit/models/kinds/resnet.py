@@ -8,12 +8,9 @@ from typing import ClassVar
 from audiokit.models import register_model
 from audiokit.training.settings import DeepSettings, setting
 
-_DEEP = dict(family="PyTorch", fitter="audiokit.training.deep:DeepFitter", load="audiokit.models.deep:from_modelfile")
-
-
-@register_model("resnet18", order=110, help="ResNet-18, ImageNet weights by default", **_DEEP)
-@register_model("resnet34", order=120, help="ResNet-34", **_DEEP)
-@register_model("resnet50", order=130, help="ResNet-50, the deeper variant", **_DEEP)
+@register_model("resnet18", order=110, help="ResNet-18, ImageNet weights by default")
+@register_model("resnet34", order=120, help="ResNet-34")
+@register_model("resnet50", order=130, help="ResNet-50, the deeper variant")
 @dataclass
 class ResNetSettings(DeepSettings):
     GROUP: ClassVar[str] = "Deep: ResNet input"

@@ -9,8 +9,7 @@ from audiokit.models import register_model
 from audiokit.training.settings import DeepSettings
 
 
-@register_model("specresnet", family="PyTorch", fitter="audiokit.training.deep:DeepFitter",
-                load="audiokit.models.deep:from_modelfile", order=140,
+@register_model("specresnet", order=140,
                 help="Spec-ResNet, trained from scratch; the default for log-mel frames")
 @dataclass
 class SpecResNetSettings(DeepSettings):

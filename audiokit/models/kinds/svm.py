@@ -23,8 +23,7 @@ def parse_gamma(v):
     return g
 
 
-@register_model("svm", family="scikit-learn", fitter="audiokit.training.classic:ClassicFitter",
-                load="audiokit.models.classic:from_modelfile", order=20, help="support vector machine")
+@register_model("svm", order=20, help="support vector machine")
 @dataclass
 class SvmSettings(ClassicSettings):
     GROUP: ClassVar[str] = "svm"
