@@ -221,12 +221,10 @@ def _train(store: str, output: str, model=None, recipe=None, json_out=False, thr
     model = model or rec.model
     if model is None:  # the kind that won for this store's features, or the one kind whose settings are given
         from audiokit.io import spool_stdin
-        from audiokit.store import open_store
-        from audiokit.training.settings import default_kind
+        from audiokit.training.run import default_kind_for
 
         stdin_copy = spool_stdin() if store == "-" else None
-        with open_store(store, stdin=stdin_copy) as s:
-            model, why = default_kind(s.item_shape, s.config.kind)
+        model, why = default_kind_for(store, stdin_copy)
         if stdin_copy is not None:
             stdin_copy.seek(0)
         own = [{k for k, _ in fields[n][1]} for n in given if fields[n][1] and n not in _run_names()]

@@ -144,7 +144,7 @@ def train(store: str, output: str, settings=None, *, kind: str | None = None, st
         if kind is None:
             raise ParameterError("kind", f"must be given with {type(settings).__name__} (one of {', '.join(owners)})")
     if kind is None:
-        kind, kind_reason = _default_kind(store, stdin)
+        kind, kind_reason = default_kind_for(store, stdin)
     spec = get(kind)
     if settings is None:
         settings = spec.settings()
@@ -157,7 +157,9 @@ def train(store: str, output: str, settings=None, *, kind: str | None = None, st
                     summarize=summarize, on_setup=on_setup)
 
 
-def _default_kind(store, stdin):
+def default_kind_for(store, stdin=None) -> tuple[str, str]:
+    """The kind ``train`` picks for ``store`` (a path, or ``-`` with ``stdin`` a seekable copy)
+    when none is given, and why (:func:`audiokit.training.settings.default_kind`)."""
     from audiokit.store import open_store
     from audiokit.training.settings import default_kind
 
