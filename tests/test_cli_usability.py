@@ -80,7 +80,7 @@ def data(tmp_path_factory):
     return root
 
 
-# -- 5. pitch outside the band, --harmonics, a pair outside every range -----------------------------
+# -- pitch outside the band, --harmonics, a pair outside every range -----------------------------
 
 def piano(path: Path, f0: float, *, sr=44100, dur=2.0, first=0.3) -> Path:
     """A struck string: partials of slightly stretched harmonics decaying faster the higher they are,
@@ -146,7 +146,7 @@ def test_pair_far_from_every_voice_type_says_so(cli, tmp_path):
     assert json.loads(r.stdout)["pair"]["warnings"] == [] and r.stderr == ""
 
 
-# -- 20. many files ------------------------------------------------------------------------------
+# -- many files ------------------------------------------------------------------------------
 
 def test_pitch_takes_many_files_one_row_each(cli, tmp_path):
     files = [tone(tmp_path / f"n{i}.wav", f) for i, f in enumerate((220.0, 330.0, 440.0))]
@@ -178,7 +178,7 @@ def test_pitch_takes_many_files_one_row_each(cli, tmp_path):
                    text="missing.wav: no such file")
 
 
-# -- 8. a binary model to a terminal ---------------------------------------------------------------
+# -- a binary model to a terminal ---------------------------------------------------------------
 
 @pytest.mark.slow
 def test_train_refuses_to_write_a_model_to_a_terminal(data):
@@ -190,7 +190,7 @@ def test_train_refuses_to_write_a_model_to_a_terminal(data):
     assert res.returncode == 0 and res.stdout[:8] == b"\x89HDF\r\n\x1a\n"
 
 
-# -- 9. info on a model ---------------------------------------------------------------------------
+# -- info on a model ---------------------------------------------------------------------------
 
 def _table(out: str) -> dict[str, str]:
     rows = {}
@@ -246,7 +246,7 @@ def test_info_on_a_deep_models_report_and_class_counts(cli, tmp_path):
     assert "items" not in rows.get("class", "")  # no counts in this file: the classes alone
 
 
-# -- 11. --device ---------------------------------------------------------------------------------
+# -- --device ---------------------------------------------------------------------------------
 
 def test_device_is_validated_by_every_command_that_takes_it(cli, data, tmp_path):
     wav = next((data / "tones" / "sine").glob("*.wav"))
@@ -261,7 +261,7 @@ def test_device_is_validated_by_every_command_that_takes_it(cli, data, tmp_path)
         cli(*args, "--device", "CPU", "-q")  # the spellings are case-insensitive
 
 
-# -- 12 (and 11 for deep models). A deep run on a terminal ---------------------------------------------
+# -- a deep run on a terminal ---------------------------------------------
 
 @pytest.mark.slow
 def test_deep_train_on_a_terminal_prints_its_header_once(data, tmp_path):
@@ -284,7 +284,7 @@ def test_deep_train_on_a_terminal_prints_its_header_once(data, tmp_path):
         assert res.returncode == 2 and res.stdout == b"" and ERR.match(err) and "no CUDA GPU" in err
 
 
-# -- 13. tables into a pipe --------------------------------------------------------------------------
+# -- tables into a pipe --------------------------------------------------------------------------
 
 @pytest.mark.slow
 def test_tables_in_a_pipe_are_not_wrapped_or_padded(data, tmp_path):
@@ -303,7 +303,7 @@ def test_tables_in_a_pipe_are_not_wrapped_or_padded(data, tmp_path):
     assert res.returncode == 0 and all(ln == ln.rstrip() for ln in res.stdout.decode().splitlines())
 
 
-# -- 16. predict/eval: exit codes, empty output on failure, --top-k -------------------------------------
+# -- predict/eval: exit codes, empty output on failure, --top-k -------------------------------------
 
 def test_predict_and_eval_failures_match_the_exit_code_table(cli, data, tmp_path):
     wav = next((data / "tones" / "sine").glob("*.wav"))
@@ -337,7 +337,7 @@ def test_top_k_beyond_the_classes_is_lowered_with_a_warning(cli, data):
     assert "top-3" in cli("eval", data / "knn.h5", data / "ms.h5", "--top-k", "10").stdout
 
 
-# -- 18. help, choices, completion, plots -------------------------------------------------------------
+# -- help, choices, completion, plots -------------------------------------------------------------
 
 USAGES = {"featurize": "[INPUT...]", "info": "FILE", "pitch": "FILE...", "train": "STORE", "eval": "MODEL STORE",
           "predict": "MODEL INPUT..."}

@@ -43,7 +43,7 @@ def fsdd(tmp_path) -> Path:
     return d
 
 
-# -- 2. --append keeps the store's label and group scheme ---------------------------------------------
+# -- --append keeps the store's label and group scheme ---------------------------------------------
 
 def test_append_refuses_another_label_or_group_scheme_and_leaves_the_store(cli, fsdd, tmp_path):
     more = tmp_path / "more"
@@ -98,7 +98,7 @@ def test_merge_refuses_stores_of_other_label_schemes(cli, fsdd, tmp_path):
     assert not (tmp_path / "m.h5").exists()
 
 
-# -- 3. nested class folders: the first folder below the input directory ---------------------------
+# -- nested class folders: the first folder below the input directory ---------------------------
 
 @pytest.fixture
 def nest(tmp_path) -> Path:
@@ -139,7 +139,7 @@ def test_one_class_warns_once_at_featurize_time(cli, nest, tmp_path):
     assert "labelled" not in r.stderr and _labels(tmp_path / "s1.h5") == ["s1", "s2"]
 
 
-# -- 4 and 17. unsound feature settings: one line, exit 2, nothing written ---------------------------
+# -- unsound feature settings: one line, exit 2, nothing written ---------------------------
 
 @pytest.mark.parametrize("flags, words", [
     (["-f", "mfcc", "--n-mfcc", "200"], "n_mfcc=200 is more than n_mels=64"),
@@ -170,7 +170,7 @@ def test_a_stored_configuration_is_read_as_it_is(cli, fsdd, tmp_path):
     assert "n_mfcc=200" in cli("info", out).stdout
 
 
-# -- 6. merged shards are the unsharded store --------------------------------------------------------
+# -- merged shards are the unsharded store --------------------------------------------------------
 
 def test_merged_shards_equal_the_unsharded_store_item_for_item(cli, tmp_path):
     data = tmp_path / "data"
@@ -194,7 +194,7 @@ def test_merged_shards_equal_the_unsharded_store_item_for_item(cli, tmp_path):
             assert a.attrs[k] == m.attrs[k]
 
 
-# -- 7 and 21. manifests as spreadsheets write them; folds recorded ---------------------------------
+# -- manifests as spreadsheets write them; folds recorded ---------------------------------
 
 def test_manifest_with_bom_tabs_and_spreadsheet_headers(cli, fsdd, tmp_path):
     m = tmp_path / "esc.tsv"
@@ -232,7 +232,7 @@ def test_a_manifest_of_unknown_columns_names_those_expected_and_found(cli, fsdd,
     assert not (tmp_path / "x.h5").exists()
 
 
-# -- 23. --max-errors: several bad inputs named in one pass ------------------------------------------
+# -- --max-errors: several bad inputs named in one pass ------------------------------------------
 
 def test_max_errors_reports_up_to_n_bad_inputs_then_writes_nothing(cli, fsdd, tmp_path):
     for n in ("2_zed_1.wav", "3_zed_2.wav", "4_zed_3.wav"):
