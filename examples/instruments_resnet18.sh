@@ -60,7 +60,7 @@ audiokit featurize - --like "$out/train.h5" -o "$out/test.h5" < "$out/test.txt"
 echo "== train"
 audiokit train "$out/train.h5" --model resnet18 --pretrained "$PRETRAINED" --epochs "$EPOCHS" \
     --batch-size "$BATCH" --no-augment --normalize dataset --optimizer adamw --scheduler plateau --patience 5 \
-    --no-refit --device "$DEVICE" --plot "$out/curves.png" "${train_args[@]}" -o "$out/resnet18.h5"
+    --val-split 0.2 --no-refit --device "$DEVICE" --plot "$out/curves.png" "${train_args[@]}" -o "$out/resnet18.h5"
 
 # 4. the held-out 20 %: accuracy, per-class precision/recall/F1, confusion matrix
 echo "== eval on the held-out files"

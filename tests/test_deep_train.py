@@ -59,7 +59,7 @@ def test_specresnet_learns_through_the_whole_cli_chain(tones, tmp_path, cli):
     audio, store = tones
     model = tmp_path / "spec.h5"
     r = run(f"audiokit featurize {audio} {' '.join(FEATURE_FLAGS[:-1])} '{FEATURE_FLAGS[-1]}' -o - -q "
-            f"| audiokit train - -o {model} --model specresnet --epochs 4 --batch-size 8 --plot {tmp_path / 'c.png'} "
+            f"| audiokit train - -o {model} --model specresnet --epochs 4 --batch-size 8 --val-split 0.2 --plot {tmp_path / 'c.png'} "
             "--json", shell=True, env=ENV)
     assert r.returncode == 0, r.stderr.decode()
     rep = _json(r.stdout)
@@ -103,7 +103,8 @@ def test_resnet18_from_scratch_learns(tones, tmp_path, cli):
     # native 32×32 to keep the test fast; the default (auto) upsampling is tested below. No augmentation:
     # SpecAugment's default masks (2×8 of 32 bands, 2×10 of 32 frames) leave 3 epochs too little to learn from.
     res = cli("train", store, "-o", out, "--model", "resnet18", "--pretrained", "none", "--epochs", "3",
-              "--batch-size", "8", "--checkpoint", "none", "--input-size", "none", "--no-augment", "--json")
+              "--batch-size", "8", "--checkpoint", "none", "--input-size", "none", "--no-augment", "--val-split", "0.2",
+              "--json")
     rep = _json(res.stdout)
     assert rep["validation"]["accuracy"] >= 0.9, rep["history"]["rows"]
     assert not rep["engine"]["augment"]["specaugment"] and rep["engine"]["augment"]["time_shift"] == 0
@@ -130,7 +131,8 @@ def test_the_mixed_precision_path_trains_evaluates_and_predicts(tones, tmp_path,
     audio, store = tones
     out = tmp_path / "amp.h5"
     rep = _json(cli("train", store, "-o", out, "--model", "specresnet", "--epochs", "3", "--batch-size", "8",
-                    "--specaugment", "--mixup", "0.2", "--checkpoint", "none", "--json").stdout)
+                    "--specaugment", "--mixup", "0.2", "--checkpoint", "none", "--val-split", "0.2",
+                    "--json").stdout)
     assert calls and rep["validation"]["accuracy"] >= 0.9, rep["history"]["rows"]
     n_train = len(calls)
     assert _json(cli("eval", out, store, "--json").stdout)["accuracy"] >= 0.9
@@ -255,7 +257,7 @@ def test_ddp_with_gloo_on_two_processes(tones, tmp_path):
     env = {**os.environ, **ENV, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "audiokit",
            "train", str(store), "-o", str(out), "--model", "specresnet", "--epochs", "2", "--batch-size", "16",
-           "--device", "cpu", "--json"]
+           "--val-split", "0.2", "--device", "cpu", "--json"]
     r = subprocess.run(cmd, capture_output=True, env=env, timeout=300)
     err = r.stderr.decode()
     assert r.returncode == 0, err

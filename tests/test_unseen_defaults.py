@@ -228,7 +228,8 @@ def test_deep_refit_runs_for_the_validated_runs_kept_epochs(cli, tmp_path, tones
     from audiokit.modelfile import load_model
 
     _, logmel, _ = tones5
-    res, rep = train(cli, logmel, tmp_path / "r.h5", "--model", "specresnet", *QUICK, "--epochs", "2")
+    res, rep = train(cli, logmel, tmp_path / "r.h5", "--model", "specresnet", *QUICK, "--epochs", "2",
+                     "--val-split", "0.2")
     assert [(r["run"], r["epoch"]) for r in rep["history"]["rows"]] == [("main", 1), ("main", 2), ("refit", 1),
                                                                          ("refit", 2)]
     assert rep["validation"]["best_epoch"] == 2  # no early stopping: the last epoch is kept
@@ -239,16 +240,38 @@ def test_deep_refit_runs_for_the_validated_runs_kept_epochs(cli, tmp_path, tones
 
     # under early stopping, the refit runs as long as the validated run's best epoch
     res, rep = train(cli, logmel, tmp_path / "es.h5", "--model", "specresnet", *QUICK, "--epochs", "4",
-                     "--patience", "1", "--scheduler", "plateau")
+                     "--patience", "1", "--scheduler", "plateau", "--val-split", "0.2")
     best = rep["validation"]["best_epoch"]
     assert rep["refit"]["epochs"] == best
     assert [r["epoch"] for r in rep["history"]["rows"] if r["run"] == "refit"] == list(range(1, best + 1))
 
-    res, rep = train(cli, logmel, tmp_path / "v.h5", "--model", "specresnet", *QUICK, "--epochs", "2", "--no-refit")
+    res, rep = train(cli, logmel, tmp_path / "v.h5", "--model", "specresnet", *QUICK, "--epochs", "2",
+                     "--val-split", "0.2", "--no-refit")
     assert {r["run"] for r in rep["history"]["rows"]} == {"main"} and "refit" not in rep
     assert f"the saved model is the validated one, trained on {rep['validation']['train']} items" in res.stdout
     tr = load_model(str(tmp_path / "v.h5")).training
     assert tr["trained_on"] == rep["validation"]["train"] == 32 and tr["refit"] is False
+
+
+
+def test_deep_default_trains_once_on_every_item(cli, tmp_path, tones5):
+    """A deep kind's default is one training on all items (a validation split would only add the refit:
+    docs/deep-training.md, "How the defaults were chosen"); a classic kind still validates on held-out groups."""
+    from audiokit.modelfile import load_model
+
+    _, logmel, mfcc = tones5
+    res, rep = train(cli, logmel, tmp_path / "d.h5", "--model", "specresnet", *QUICK, "--epochs", "2")
+    assert [(r["run"], r["epoch"]) for r in rep["history"]["rows"]] == [("main", 1), ("main", 2)]
+    assert "validation" not in rep and "refit" not in rep and rep["settings"]["val_split"] == 0.0
+    assert f"no validation split: trained on all {N} items of 5 groups for 2 epochs" in res.stdout
+    assert load_model(str(tmp_path / "d.h5")).training["trained_on"] == N
+    res, rep = train(cli, mfcc, tmp_path / "c.h5", "--model", "logreg")
+    assert rep["validation"]["grouped"] and rep["refit"]["items"] == N
+
+    # early stopping without held-out items is refused, naming the flag
+    res = cli("train", logmel, "-o", tmp_path / "p.h5", "--model", "specresnet", "--patience", "2", expect=2)
+    assert "--patience (early stopping) needs held-out items" in res.stderr and "validation split" in res.stderr
+    assert not (tmp_path / "p.h5").exists()
 
 
 # -- the fold ensemble ----------------------------------------------------------------------------------------

@@ -370,7 +370,11 @@ def summary_lines(report: dict) -> list[str]:
             lines.append(f"the saved model is the validated one, trained on {val['train']} items")
     else:
         epochs = f" for {report['history']['epochs_run']} epochs" if deep else ""
-        lines.append(f"no validation (--val-split 0): trained on all {report['items']['train']} items{epochs}")
+        groups = report["items"].get("train_groups")
+        lines.append(f"no validation split: trained on all {report['items']['train']} items"
+                     + (f" of {groups} groups" if groups is not None else "") + epochs
+                     + " (--val-split 0.2 scores held-out groups first, then trains again on all; eval scores a "
+                       "held-out store)")
     if "test" in report:
         ts = report["test"]
         lines.append(f"{ts['protocol']['text']} (--test-split {ts['spec']}): accuracy {100 * ts['accuracy']:.1f} %, "

@@ -214,6 +214,10 @@ class DeepSettings(RunSettings):
     FITTER: ClassVar[str] = "audiokit.training.deep:DeepFitter"
     LOADER: ClassVar[str] = "audiokit.models.deep:from_modelfile"
 
+    # One training by default: with a fixed schedule a validation split changes nothing in the saved
+    # model, only adds a second training (the refit); docs/deep-training.md, "How the defaults were chosen".
+    val_split: float = setting(0.0, "Fraction held out for validation (stratified, group-aware); 0 = none. Not "
+                                    "used with folds.", min=0.0, below=1.0, group=RunSettings.GROUP)
     optimizer: str = setting("adamw", "Optimiser.", choices=("adamw", "adam", "sgd"))
     lr: float = setting(1e-3, "Learning rate (the peak of onecycle).", above=0.0)
     weight_decay: float = setting(1e-2, "Weight decay.", min=0.0)
@@ -268,6 +272,9 @@ class DeepSettings(RunSettings):
             raise ParameterError("flip", f"is a probability in [0, 1], got {self.flip}")
         if self.rotate > 180:
             raise ParameterError("rotate", f"is in degrees, 0..180, got {self.rotate}")
+        if self.patience and self.validation is None and self.folds is None and not self.resume:
+            raise ParameterError("patience", "(early stopping) needs held-out items to stop on: a validation "
+                                             "split (e.g. 0.2) or folds")
         return self
 
     def augmentation(self) -> dict:
