@@ -10,6 +10,8 @@ scipy's Savitzky-Golay convolution and edge fit in librosa) differ by float roun
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -230,3 +232,12 @@ def test_mfcc_stats_equal_librosa(case, stats):
     assert ours.dtype == np.float32 and ours.shape == ref.shape
     np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=MFCC_TOL)
 
+
+def test_dsp_imports_neither_librosa_nor_scipy():
+    code = ("import sys, numpy as np\nfrom audiokit.features import dsp, logmel, mfcc_stats\n"
+            "y = np.sin(np.arange(22050) * 0.1).astype(np.float32)\n"
+            "logmel(y); mfcc_stats(y, stats='full'); mfcc_stats(y, stats='mfcc')\n"
+            "print(' '.join(m for m in ('librosa', 'scipy', 'numba') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == ""
