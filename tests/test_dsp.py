@@ -21,6 +21,7 @@ import scipy.signal
 import librosa
 
 from audiokit import features
+from audiokit.errors import AudioError
 from audiokit.features import dsp, frame_settings
 
 SRS = (8000, 16000, 22050, 48000)
@@ -95,6 +96,10 @@ def test_uncentred_and_float64_stft_equal_librosa(sr):
     np.testing.assert_allclose(ours, _lr_stft(y64, n_fft, hop), rtol=1e-10, atol=1e-10)
     with pytest.raises(ValueError, match="too short"):
         dsp.stft_magnitude(y[: n_fft - 1], n_fft=n_fft, hop_length=hop, center=False)
+    bad = y.copy()
+    bad[100] = np.nan  # refused as librosa refuses it, not turned into NaN features
+    with pytest.raises(AudioError, match="NaN or infinite"):
+        dsp.stft_magnitude(bad, n_fft=n_fft, hop_length=hop)
 
 
 @pytest.mark.parametrize("band", [(0.0, None), (50.0, 4000.0), (1500.0, None)])

@@ -17,6 +17,8 @@ import functools
 
 import numpy as np
 
+from audiokit.errors import AudioError
+
 #: librosa.power_to_db's floor on power (and spectral flatness's).
 AMIN = 1e-10
 
@@ -58,11 +60,14 @@ def stft_magnitude(y: np.ndarray, *, n_fft: int, hop_length: int, center: bool =
     ``n_fft`` samples. float32 in gives float32 out (librosa's complex64 STFT), float64 float64.
 
     As librosa does, the windowed frames are transformed in float64 and the spectrum rounded to
-    the output's precision before its magnitude is taken.
+    the output's precision before its magnitude is taken, and samples that are not all finite
+    are refused (:class:`~audiokit.errors.AudioError`).
     """
     y = np.asarray(y)
     if not np.issubdtype(y.dtype, np.floating):
         y = y.astype(np.float64)
+    if not np.isfinite(y).all():
+        raise AudioError("contains NaN or infinite samples")
     cdtype = np.complex64 if y.dtype == np.float32 else np.complex128
     if center:
         y = np.pad(y, n_fft // 2)
@@ -202,7 +207,7 @@ def spectral_bandwidth(S: np.ndarray, freq: np.ndarray, *, centroid: np.ndarray 
     S_norm = l1_normalize(S) if S_norm is None else S_norm
     if centroid is None:
         centroid = spectral_centroid(S, freq, S_norm=S_norm)
-    deviation = np.abs(np.subtract.outer(centroid[0], freq).T)
+    deviation = np.subtract.outer(centroid[0], freq).T  # librosa's abs() is moot when squared
     return np.sum(S_norm * deviation ** 2, axis=-2, keepdims=True) ** 0.5
 
 
