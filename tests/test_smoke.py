@@ -45,3 +45,22 @@ def test_each_kind_imports_only_its_own_library(tmp_path):
     assert "torch" not in _modules_after(["predict", tmp_path / "knn.h5", one, "-q"])
     deep = _modules_after(["predict", tmp_path / "cnn.h5", one, "-q"])
     assert "torch" in deep and "sklearn" not in deep and "torchvision" not in deep
+
+
+def test_featurize_and_predict_of_spectral_kinds_do_not_import_librosa(tmp_path):
+    """The spectral features are computed in numpy (audiokit/features/dsp.py): featurizing
+    logmel, mfcc and mfcc-stats, and predicting with a model trained on mfcc-stats, import neither
+    librosa nor scipy.signal nor numba (over a second of start-up together)."""
+    from helpers import make_tones
+
+    audio = make_tones(tmp_path / "tones", per_class=3, speakers=1, sr=16000)
+    one = next(audio.rglob("*.wav"))
+    heavy = ("librosa", "scipy.signal", "numba")
+    store = tmp_path / "m.h5"
+    for i, args in enumerate((["-f", "mfcc-stats", "-o", store], ["-f", "mfcc-stats", "--stats", "mfcc"],
+                              ["-f", "mfcc", "--duration", "0.5"], ["-f", "logmel", "--duration", "0.5"])):
+        if "-o" not in args:
+            args = [*args, "-o", tmp_path / f"s{i}.h5"]
+        assert _modules_after(["featurize", audio, *args, "-q"], heavy) == [], args
+    run(["train", store, "--model", "logreg", "--val-split", "0", "-o", tmp_path / "lr.h5", "-q"]).check_returncode()
+    assert _modules_after(["predict", tmp_path / "lr.h5", one, "-q"], heavy) == []

@@ -362,11 +362,11 @@ class FeatureConfig:
 
 @functools.lru_cache(maxsize=16)
 def _mel_basis(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None) -> np.ndarray:
-    """librosa's mel filterbank, built once per setting (read-only) instead of once per clip,
-    which is about a fifth of the cost of a short clip's log-mel."""
-    import librosa
+    """librosa's mel filterbank (:func:`.dsp.mel_filterbank`), built once per setting (read-only)
+    instead of once per clip, which is about a fifth of the cost of a short clip's log-mel."""
+    from audiokit.features import dsp
 
-    basis = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
+    basis = dsp.mel_filterbank(sr, n_fft, n_mels, fmin, fmax)
     basis.setflags(write=False)
     return basis
 
@@ -374,14 +374,17 @@ def _mel_basis(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None
 def melspectrogram(y: np.ndarray, *, sr: int = 22050, n_fft: int | None = None, hop_length: int | None = None,
                    n_mels: int | None = None, fmin: float = 0.0, fmax: float | None = None) -> np.ndarray:
     """Power mel spectrogram, ``(n_mels, frames)``: ``librosa.feature.melspectrogram(y=y, sr=sr, ...)``
-    with a cached filterbank (librosa's own ``stft``, window, centring and padding).
+    with a cached filterbank (librosa's ``stft``: window, centring and padding, as
+    :func:`.dsp.stft_magnitude` computes it).
 
     ``n_fft``, ``hop_length`` and ``n_mels`` left out follow ``sr`` as in :class:`FeatureConfig`
     (:func:`frame_settings`), not librosa's fixed 2048/512/128."""
-    import librosa
+    # numpy DSP (features/dsp.py) instead of librosa: importing librosa pulls in scipy.signal and
+    # numba, over a second of start-up for a one-file predict.
+    from audiokit.features import dsp
 
     n_fft, hop_length, n_mels = frame_settings(sr, n_fft, hop_length, n_mels)
-    S = np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop_length)) ** 2
+    S = dsp.stft_magnitude(y, n_fft=n_fft, hop_length=hop_length) ** 2
     return _mel_basis(sr, n_fft, n_mels, float(fmin), None if fmax is None else float(fmax)) @ S
 
 
@@ -396,10 +399,10 @@ def logmel(y: np.ndarray, *, sr: int = 22050, n_fft: int | None = None, hop_leng
     default ``top_db=80`` nothing lies below -80 dB. Frame settings left out follow ``sr``
     (:func:`frame_settings`).
     """
-    import librosa
+    from audiokit.features import dsp
 
     S = melspectrogram(y, sr=sr, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels, fmin=fmin, fmax=fmax)
-    return librosa.power_to_db(S, ref=np.max, top_db=top_db).astype(np.float32)
+    return dsp.power_to_db(S, ref="max", top_db=top_db).astype(np.float32)
 
 
 def mfcc(y: np.ndarray, *, sr: int = 22050, n_mfcc: int = 20, n_fft: int | None = None,
@@ -408,10 +411,10 @@ def mfcc(y: np.ndarray, *, sr: int = 22050, n_mfcc: int = 20, n_fft: int | None 
     """MFCCs, ``(n_mfcc, frames)`` float32: ``librosa.feature.mfcc(y=y, sr=sr, ...)`` with these
     settings (which is the DCT-II of ``power_to_db(melspectrogram)`` with ``ref=1``, ``top_db=80``).
     Frame settings left out follow ``sr`` (:func:`frame_settings`)."""
-    import librosa
+    from audiokit.features import dsp
 
     S = melspectrogram(y, sr=sr, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels, fmin=fmin, fmax=fmax)
-    return librosa.feature.mfcc(S=librosa.power_to_db(S), n_mfcc=n_mfcc).astype(np.float32)
+    return dsp.mfcc(dsp.power_to_db(S), n_mfcc).astype(np.float32)
 
 
 # -- mfcc-stats: the statistics vectors ----------------------------------------------------------
@@ -460,14 +463,14 @@ def stats_names(n_mfcc: int = 20, stats: str = DEFAULT_STATS) -> list[str]:
 
 def _delta(M: np.ndarray) -> np.ndarray:
     """``librosa.feature.delta(M)`` (width :data:`DELTA_WIDTH`, ``mode="interp"``), narrower when
-    the clip has fewer frames than that, zeros under 3 frames."""
-    import librosa
+    the clip has fewer frames than that, zeros under 3 frames (:func:`.dsp.delta`)."""
+    from audiokit.features import dsp
 
     T = M.shape[-1]
     width = min(DELTA_WIDTH, T if T % 2 else T - 1)
     if width < 3:
         return np.zeros_like(M)
-    return librosa.feature.delta(M, width=width)
+    return dsp.delta(M, width=width)
 
 
 def _contrast_peak_valley(mag: np.ndarray, freq: np.ndarray, sr: float,
@@ -508,16 +511,19 @@ def _frame_rows(mag: np.ndarray, padded: np.ndarray, *, sr: float, n_fft: int,
     ``(1 + n_fft // 2, T)`` and ``padded``, the samples its frames were cut from (``n_fft // 2``
     zeros before the clip and after it, as the STFT pads): ``(4, T)`` = log1p of the spectral
     centroid, bandwidth and roll-off (Hz), flatness; and ``(2, T)`` = zero-crossing rate of the
-    same frames, RMS (from the spectrum, as ``librosa.feature.rms(S=...)``)."""
-    import librosa
+    same frames, RMS (from the spectrum, as ``librosa.feature.rms(S=...)``). Each row equals its
+    librosa function's (:mod:`.dsp`); the spectrum is normalised once for centroid and bandwidth,
+    where librosa normalises it in each."""
+    from audiokit.features import dsp
 
-    freq = librosa.fft_frequencies(sr=sr, n_fft=n_fft)
-    centroid = librosa.feature.spectral_centroid(S=mag, sr=sr, freq=freq)
-    bandwidth = librosa.feature.spectral_bandwidth(S=mag, sr=sr, freq=freq, centroid=centroid)
-    rolloff = librosa.feature.spectral_rolloff(S=mag, sr=sr, freq=freq)
-    flatness = librosa.feature.spectral_flatness(S=mag)
-    zcr = librosa.feature.zero_crossing_rate(padded, frame_length=n_fft, hop_length=hop_length, center=False)
-    rms = librosa.feature.rms(S=mag, frame_length=n_fft)
+    freq = dsp.fft_frequencies(sr, n_fft)
+    norm = dsp.l1_normalize(mag)
+    centroid = dsp.spectral_centroid(mag, freq, S_norm=norm)
+    bandwidth = dsp.spectral_bandwidth(mag, freq, centroid=centroid, S_norm=norm)
+    rolloff = dsp.spectral_rolloff(mag, freq)
+    flatness = dsp.spectral_flatness(mag)
+    zcr = dsp.zero_crossing_rate(padded, frame_length=n_fft, hop_length=hop_length)
+    rms = dsp.rms(mag, n_fft)
     head = np.vstack([np.log1p(centroid), np.log1p(bandwidth), np.log1p(rolloff), flatness])
     return head, np.vstack([zcr, rms])
 
@@ -525,15 +531,16 @@ def _frame_rows(mag: np.ndarray, padded: np.ndarray, *, sr: float, n_fft: int,
 def _full_frames(y: np.ndarray, *, sr: int, n_mfcc: int, n_fft: int, hop_length: int, n_mels: int,
                  fmin: float, fmax: float | None) -> np.ndarray:
     """The per-frame rows of a ``"full"`` vector (:func:`stats_rows`), ``(2 * n_mfcc + 13, T)``,
-    all from one STFT of the clip."""
-    import librosa
+    all from one STFT of the clip. The spectral contrast is ``librosa.feature.spectral_contrast(S=mag,
+    sr=sr, fmin=contrast_fmin(sr), n_bands=CONTRAST_BANDS)``: its peaks and valleys in dB, each
+    floored 80 dB below its own maximum."""
+    from audiokit.features import dsp
 
-    mag = np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop_length))
+    mag = dsp.stft_magnitude(y, n_fft=n_fft, hop_length=hop_length)
     mel = _mel_basis(sr, n_fft, n_mels, float(fmin), None if fmax is None else float(fmax)) @ mag ** 2
-    M = librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=n_mfcc).astype(np.float32)
-    freq = librosa.fft_frequencies(sr=sr, n_fft=n_fft)
-    contrast = librosa.feature.spectral_contrast(S=mag, sr=sr, freq=freq, fmin=contrast_fmin(sr),
-                                                 n_bands=CONTRAST_BANDS)
+    M = dsp.mfcc(dsp.power_to_db(mel), n_mfcc).astype(np.float32)
+    peak, valley = _contrast_peak_valley(mag, dsp.fft_frequencies(sr, n_fft), sr)
+    contrast = _db(peak, float(peak.max())) - _db(valley, float(valley.max()))
     head, tail = _frame_rows(mag, np.pad(y, n_fft // 2), sr=sr, n_fft=n_fft, hop_length=hop_length)
     return np.vstack([M, _delta(M), head, contrast, tail]).astype(np.float64)
 
@@ -572,18 +579,13 @@ def extract(cfg: FeatureConfig, y: np.ndarray) -> np.ndarray:
         raise AudioError("no samples after cropping")
     common = dict(sr=cfg.sr, n_fft=cfg.n_fft, hop_length=cfg.hop_length, n_mels=cfg.n_mels, fmin=cfg.fmin,
                   fmax=cfg.fmax)
-    import warnings
-
-    with warnings.catch_warnings():
-        # A clip shorter than n_fft (but at least n_fft/4, checked by the callers) is padded by
-        # librosa on purpose; its "n_fft=... is too large" warning would print two lines of
-        # Python source on stderr per such file.
-        warnings.filterwarnings("ignore", message=r"n_fft=\d+ is too large", category=UserWarning)
-        if cfg.kind == "logmel":
-            return logmel(y, top_db=cfg.top_db, **common)
-        if cfg.kind == "mfcc":
-            return mfcc(y, n_mfcc=cfg.n_mfcc, **common)
-        return mfcc_stats(y, n_mfcc=cfg.n_mfcc, stats=cfg.stats, **common)
+    # A clip shorter than n_fft (but at least n_fft/4, checked by the callers) is zero-padded
+    # by the centred STFT, as librosa pads it (without librosa's "n_fft is too large" warning).
+    if cfg.kind == "logmel":
+        return logmel(y, top_db=cfg.top_db, **common)
+    if cfg.kind == "mfcc":
+        return mfcc(y, n_mfcc=cfg.n_mfcc, **common)
+    return mfcc_stats(y, n_mfcc=cfg.n_mfcc, stats=cfg.stats, **common)
 
 
 def _clip_window(cfg: FeatureConfig, total: float) -> tuple[float, float | None]:
@@ -660,11 +662,11 @@ def _stft_stream(cfg: FeatureConfig, f, *, scale: float = 1.0):
 
     Frames are cut exactly as ``librosa.stft(y, center=True, pad_mode="constant")`` cuts the
     whole signal (``n_fft // 2`` zeros before and after; ``1 + n // hop`` frames), each block
-    by ``librosa.stft(center=False)`` on its stretch of samples, so only one block of the
-    signal and of the spectrogram is in memory at a time. ``scale`` divides the samples first
-    (peak normalisation).
+    by the uncentred STFT (:func:`.dsp.stft_magnitude`, ``center=False``) on its stretch of
+    samples, so only one block of the signal and of the spectrogram is in memory at a time.
+    ``scale`` divides the samples first (peak normalisation).
     """
-    import librosa
+    from audiokit.features import dsp
 
     n_fft, hop = cfg.n_fft, cfg.hop_length
     buf = np.zeros(n_fft // 2, np.float32)  # padded samples from frame `t`'s start on
@@ -675,7 +677,7 @@ def _stft_stream(cfg: FeatureConfig, f, *, scale: float = 1.0):
         for j in range(0, k, STREAM_FRAMES):  # at most STREAM_FRAMES frames of STFT at a time
             kk = min(STREAM_FRAMES, k - j)
             seg = buf[j * hop: j * hop + (kk - 1) * hop + n_fft]
-            out.append(np.abs(librosa.stft(seg, n_fft=n_fft, hop_length=hop, center=False)))
+            out.append(dsp.stft_magnitude(seg, n_fft=n_fft, hop_length=hop, center=False))
         return np.concatenate(out, axis=1), buf[: (k - 1) * hop + n_fft]
 
     block = max(n_fft, int(STREAM_FRAMES * hop * f.info.sr / cfg.sr))  # native frames per read
@@ -733,9 +735,9 @@ class _Moments:
 class _DeltaStream:
     """:func:`_delta` of frames that arrive in blocks, equal to it on all the frames at once.
 
-    ``librosa.feature.delta`` (a Savitzky-Golay filter, ``mode="interp"``) gives an inner frame
-    from its ``DELTA_WIDTH // 2`` neighbours on each side, and the first and last few frames
-    from a fit to the first and last ``DELTA_WIDTH`` frames. So the last ``DELTA_WIDTH`` frames
+    ``librosa.feature.delta`` (a Savitzky-Golay filter, ``mode="interp"``; :func:`.dsp.delta`)
+    gives an inner frame from its ``DELTA_WIDTH // 2`` neighbours on each side, and the first
+    and last few frames from a fit to the first and last ``DELTA_WIDTH`` frames. So the last ``DELTA_WIDTH`` frames
     seen are kept as context: each block's deltas are computed on context + block, and only
     frames whose neighbours were all there are given out; the last ones at :meth:`finish`. A
     clip of fewer than ``DELTA_WIDTH`` frames is computed whole at the end (narrower width).
@@ -747,26 +749,26 @@ class _DeltaStream:
         self.started = False
 
     def feed(self, M: np.ndarray) -> np.ndarray:
-        import librosa
+        from audiokit.features import dsp
 
         buf = M if self.buf is None else np.concatenate([self.buf, M], axis=1)
         if buf.shape[1] < DELTA_WIDTH:  # only before the first DELTA_WIDTH frames
             self.buf = buf
             return buf[:, :0]
-        d = librosa.feature.delta(buf, width=DELTA_WIDTH)
+        d = dsp.delta(buf, width=DELTA_WIDTH)
         first = self.h + 1 if self.started else 0  # context frames were given out before
         self.started = True
         self.buf = buf[:, -DELTA_WIDTH:]
         return d[:, first:buf.shape[1] - self.h]
 
     def finish(self) -> np.ndarray:
-        import librosa
+        from audiokit.features import dsp
 
         if self.buf is None:
             return np.zeros((0, 0), np.float32)
         if not self.started:
             return _delta(self.buf)
-        return librosa.feature.delta(self.buf, width=DELTA_WIDTH)[:, self.h + 1:]
+        return dsp.delta(self.buf, width=DELTA_WIDTH)[:, self.h + 1:]
 
 
 def _mfcc_stats_stream(cfg: FeatureConfig, f) -> np.ndarray:
@@ -779,8 +781,7 @@ def _mfcc_stats_stream(cfg: FeatureConfig, f) -> np.ndarray:
     (:class:`_Moments`; the deltas across block boundaries by :class:`_DeltaStream`). Equals
     :func:`mfcc_stats` on the whole signal to float rounding (the tests hold it to 1e-3 relative).
     """
-    import librosa
-    import scipy.fft
+    from audiokit.features import dsp
 
     peak = 0.0
     for y in f.stream(sr=cfg.sr, block_frames=max(cfg.n_fft, int(STREAM_FRAMES * cfg.hop_length * f.info.sr / cfg.sr))):
@@ -788,7 +789,7 @@ def _mfcc_stats_stream(cfg: FeatureConfig, f) -> np.ndarray:
     scale = peak if (cfg.normalize and peak > 0) else 1.0
     full = cfg.stats == "full"
     basis = _mel_basis(cfg.sr, cfg.n_fft, cfg.n_mels, float(cfg.fmin), None if cfg.fmax is None else float(cfg.fmax))
-    freq = librosa.fft_frequencies(sr=cfg.sr, n_fft=cfg.n_fft)
+    freq = dsp.fft_frequencies(cfg.sr, cfg.n_fft)
     smax = pmax = vmax = 0.0
     for mag, _ in _stft_stream(cfg, f, scale=scale):
         smax = max(smax, float((basis @ mag ** 2).max()))
@@ -800,7 +801,7 @@ def _mfcc_stats_stream(cfg: FeatureConfig, f) -> np.ndarray:
     dstream = _DeltaStream()
     for mag, samples in _stft_stream(cfg, f, scale=scale):
         db = np.maximum(10.0 * np.log10(np.maximum(_AMIN, basis @ mag ** 2)), floor)
-        M = scipy.fft.dct(db, axis=-2, type=2, norm="ortho")[: cfg.n_mfcc].astype(np.float32)
+        M = dsp.mfcc(db, cfg.n_mfcc).astype(np.float32)
         mfccs.add(M)
         if full:
             deltas.add(dstream.feed(M))

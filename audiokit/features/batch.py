@@ -212,8 +212,8 @@ def _one_blas_thread():
 
 
 def _warm_up(cfg: FeatureConfig) -> None:
-    """Import librosa and run its numba-compiled code once in the parent before forking,
-    so each worker inherits them instead of paying seconds of lazy imports and JIT itself."""
+    """Import the decoders and run the feature code once in the parent before forking, so each
+    worker inherits the imports and the cached filterbank and window instead of making them itself."""
     import soundfile  # noqa: F401  (cffi start-up, paid once instead of once per worker)
     import soxr  # noqa: F401
 

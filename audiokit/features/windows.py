@@ -99,7 +99,7 @@ def silence_frame(feats: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
         return np.full(feats.shape[0], value, dtype=feats.dtype)
     if cfg.kind != "mfcc":
         raise UsageError(f"{cfg.kind} items have no frames to pad")
-    import scipy.fft
+    from audiokit.features import dsp
 
     out = np.zeros(feats.shape[0], dtype=feats.dtype)
     c0 = feats[0].astype(np.float64)
@@ -110,7 +110,7 @@ def silence_frame(feats: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
         return out
     full = np.zeros((cfg.n_mels, feats.shape[1]))
     full[:min(cfg.n_mels, feats.shape[0])] = feats[:cfg.n_mels]
-    loudest = float(scipy.fft.idct(full, type=2, norm="ortho", axis=0).max())
+    loudest = float((dsp.dct_matrix(cfg.n_mels, cfg.n_mels).T @ full).max())  # the inverse (orthonormal) DCT
     out[0] = min((loudest - _MFCC_TOP_DB) * math.sqrt(cfg.n_mels), c0[t])
     return out
 
@@ -210,9 +210,7 @@ def _stream_windows(cfg: FeatureConfig, f, win: int, max_windows: int) -> np.nda
     one STFT of the whole signal cuts them), of which only the windows' frames are kept, plus
     the loudest bin for the dB reference. Equals the in-memory computation to float rounding.
     """
-    import librosa
-
-    from audiokit.features import STREAM_FRAMES, _mel_power_stream
+    from audiokit.features import STREAM_FRAMES, _mel_power_stream, dsp
 
     block = max(cfg.n_fft, int(STREAM_FRAMES * cfg.hop_length * f.info.sr / cfg.sr))
     n, peak = 0, 0.0
@@ -240,12 +238,12 @@ def _stream_windows(cfg: FeatureConfig, f, win: int, max_windows: int) -> np.nda
     if t < F:
         raise AudioError(f"decoded {t} frames of the {F} expected", path=f.path)
     if cfg.kind == "logmel":
-        db = librosa.power_to_db(kept, ref=smax, amin=_AMIN, top_db=None)
+        db = dsp.power_to_db(kept, ref=smax, amin=_AMIN, top_db=None)
         if cfg.top_db is not None:  # the whole clip's loudest bin is 0 dB
             db = np.maximum(db, -cfg.top_db)
         feats = db.astype(np.float32)
     else:
-        db = librosa.power_to_db(kept, amin=_AMIN, top_db=None)
+        db = dsp.power_to_db(kept, amin=_AMIN, top_db=None)
         db = np.maximum(db, 10.0 * np.log10(max(_AMIN, smax)) - _MFCC_TOP_DB).astype(np.float32)
-        feats = librosa.feature.mfcc(S=db, n_mfcc=cfg.n_mfcc).astype(np.float32)
+        feats = dsp.mfcc(db, cfg.n_mfcc).astype(np.float32)
     return take_windows(feats, where[starts], win)
