@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import numpy as np
 import pytest
@@ -264,6 +265,8 @@ def test_deep_default_trains_once_on_every_item(cli, tmp_path, tones5):
     assert [(r["run"], r["epoch"]) for r in rep["history"]["rows"]] == [("main", 1), ("main", 2)]
     assert "validation" not in rep and "refit" not in rep and rep["settings"]["val_split"] == 0.0
     assert f"no validation split: trained on all {N} items of 5 groups for 2 epochs" in res.stdout
+    # the closing line gives the wall time since the process started
+    assert re.search(r"^model → \S+d\.h5 \(report: .*\) in \d+\.\d s$", res.stdout.strip().splitlines()[-1])
     assert load_model(str(tmp_path / "d.h5")).training["trained_on"] == N
     res, rep = train(cli, mfcc, tmp_path / "c.h5", "--model", "logreg")
     assert rep["validation"]["grouped"] and rep["refit"]["items"] == N

@@ -384,7 +384,9 @@ def summary_lines(report: dict) -> list[str]:
     if report.get("report"):
         hist = (report.get("history") or {}).get("file")
         extra = f" (report: {report['report']}" + (f", history: {hist}" if hist else "") + ")"
-    lines.append(f"model → {where}{extra}")
+    from audiokit import elapsed
+
+    lines.append(f"model → {where}{extra} in {elapsed():.1f} s")
     return lines
 
 
