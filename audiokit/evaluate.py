@@ -1,8 +1,9 @@
 """``eval``: score a trained model (any kind) on a labelled store — metrics, report, plot.
 
-Every figure comes from :mod:`sklearn.metrics` on the model's predictions (the most
-probable class of :meth:`Classifier.predict_proba`). The JSON schema of :func:`evaluate`'s
-result is documented in ``docs/model-format.md`` ("eval --json").
+Every figure is scikit-learn's definition (:mod:`sklearn.metrics`, computed with numpy by
+:mod:`audiokit.metrics`) on the model's predictions (the most probable class of
+:meth:`Classifier.predict_proba`). The JSON schema of :func:`evaluate`'s result is
+documented in ``docs/model-format.md`` ("eval --json").
 
 A store of another item duration than the model's (``logmel``/``mfcc``) is scored over
 windows of the model's duration, or padded to it, by the rule ``predict`` uses for audio
@@ -102,11 +103,11 @@ def score(proba: np.ndarray, true_names: Sequence[str], model_classes: Sequence[
           extra: dict | None = None) -> dict:
     """The eval report from probabilities ``(n, C)`` over ``model_classes`` and the true class names.
 
-    All numbers are scikit-learn's: ``accuracy_score``, ``precision_recall_fscore_support``,
-    ``classification_report``, ``confusion_matrix``, ``top_k_accuracy_score``.
+    The numbers are those of scikit-learn's ``accuracy_score``, ``precision_recall_fscore_support``
+    (``zero_division=0``), ``confusion_matrix`` and ``top_k_accuracy_score``, computed by
+    :mod:`audiokit.metrics`.
     """
-    from sklearn.metrics import (accuracy_score, classification_report, confusion_matrix,
-                                 precision_recall_fscore_support, top_k_accuracy_score)
+    from audiokit import metrics
 
     model_classes = list(model_classes)
     C = len(model_classes)
@@ -115,28 +116,24 @@ def score(proba: np.ndarray, true_names: Sequence[str], model_classes: Sequence[
     index = {c: i for i, c in enumerate(labels_all)}
     y_true = np.array([index[t] for t in true_names], dtype=np.int64)
     y_pred = np.asarray(proba).argmax(axis=1)
-    lab = list(range(len(labels_all)))
 
-    acc = float(accuracy_score(y_true, y_pred))
+    acc = metrics.accuracy(y_true, y_pred)
     out: dict = {"schema": SCHEMA_VERSION, **(extra or {}), "items": int(len(y_true)), "classes": model_classes,
                  "accuracy": acc}
+    cm = metrics.confusion_matrix(y_true, y_pred, len(labels_all))
+    scores = metrics.per_class(cm)
     for avg in ("macro", "weighted"):
-        p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=lab, average=avg, zero_division=0)
-        out[avg] = {"precision": float(p), "recall": float(r), "f1": float(f)}
-    rep = classification_report(y_true, y_pred, labels=lab, target_names=labels_all, output_dict=True,
-                                zero_division=0)
-    out["per_class"] = [{"class": c, "precision": float(rep[c]["precision"]), "recall": float(rep[c]["recall"]),
-                         "f1": float(rep[c]["f1-score"]), "support": int(rep[c]["support"]),
-                         "known": c in model_classes} for c in labels_all]
-    cm = confusion_matrix(y_true, y_pred, labels=lab)
+        out[avg] = metrics.average(scores, avg)
+    out["per_class"] = [{"class": c, "precision": float(scores["precision"][i]), "recall": float(scores["recall"][i]),
+                         "f1": float(scores["f1"][i]), "support": int(scores["support"][i]),
+                         "known": c in model_classes} for i, c in enumerate(labels_all)]
     # Rows: true classes (model's, then unknown ones); columns: the model's classes (all it can predict).
     out["confusion_matrix"] = {"rows": labels_all, "columns": model_classes, "matrix": cm[:, :C].tolist()}
     known = y_true < C
     out["top_k"] = {}
     if 1 < top_k < C and known.any():
         # Items of unknown classes are misses at every k: count hits on the others, divide by all.
-        hits = top_k_accuracy_score(y_true[known], np.asarray(proba)[known], k=top_k, labels=list(range(C)),
-                                    normalize=False)
+        hits = metrics.top_k_hits(y_true[known], np.asarray(proba)[known], top_k)
         out["top_k"] = {str(top_k): float(hits) / len(y_true)}
     out["unknown_classes"] = {c: int((y_true == index[c]).sum()) for c in unknown}
     out["absent_classes"] = [c for c in model_classes if not (y_true == index[c]).any()]
@@ -144,9 +141,8 @@ def score(proba: np.ndarray, true_names: Sequence[str], model_classes: Sequence[
         yk, pk = y_true[known], y_pred[known]
         out["known_classes"] = {
             "items": int(known.sum()),
-            "accuracy": float(accuracy_score(yk, pk)) if known.any() else None,
-            "macro_f1": float(precision_recall_fscore_support(yk, pk, labels=list(range(C)), average="macro",
-                                                              zero_division=0)[2]) if known.any() else None,
+            "accuracy": metrics.accuracy(yk, pk) if known.any() else None,
+            "macro_f1": metrics.macro_f1(yk, pk, labels=range(C)) if known.any() else None,
         }
     return out
 

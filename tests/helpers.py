@@ -50,6 +50,18 @@ def run(args, *, input=None, cwd=None, env=None, timeout=300, shell=False) -> su
                           capture_output=True, timeout=timeout)
 
 
+def modules_after(argv, heavy=("torch", "torchvision", "sklearn")) -> list[str]:
+    """Run the CLI with ``argv`` in a fresh interpreter and list which of the ``heavy`` packages
+    it imported (``sys.modules`` at its end)."""
+    code = ("import sys\nfrom audiokit.cli import app\n"
+            f"try:\n    app({[str(a) for a in argv]!r}, prog_name='audiokit')\nexcept SystemExit as e:\n"
+            "    assert not e.code, e.code\n"
+            f"print(' '.join(m for m in {tuple(heavy)!r} if m in sys.modules), file=sys.stderr)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return r.stderr.strip().splitlines()[-1].split() if r.stderr.strip() else []
+
+
 def tone(path, f0=440.0, *, sr=22050, duration=1.0, harmonics=5, subtype="PCM_16", channels=1, amp=0.5):
     """Write a harmonic tone and return its path."""
     t = np.arange(int(sr * duration)) / sr

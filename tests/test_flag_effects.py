@@ -36,11 +36,11 @@ def test_group_by_none_ignores_the_store_groups_and_a_regex_makes_new_ones(cli, 
 def test_svm_kernel_and_gamma_reach_the_saved_model(cli, instruments_mfcc, tmp_path):
     cli("train", instruments_mfcc, "-o", tmp_path / "lin.h5", "--model", "svm", "--kernel", "linear", "-q")
     mf = load_model(str(tmp_path / "lin.h5"))
-    assert mf.params["kernel"] == "linear" and classic.from_modelfile(mf).estimator.kernel == "linear"
+    assert mf.params["kernel"] == "linear" and classic.from_modelfile(mf).predictor.kernel == "linear"
     cli("train", instruments_mfcc, "-o", tmp_path / "rbf.h5", "--model", "svm", "--gamma", "0.05", "-q")
     mf = load_model(str(tmp_path / "rbf.h5"))
     assert mf.params["kernel"] == "rbf" and mf.params["gamma"] == 0.05
-    assert classic.from_modelfile(mf).estimator.gamma == 0.05
+    assert classic.from_modelfile(mf).predictor.gamma == 0.05
     for flag, value in (("--kernel", "poly"), ("--gamma", "wide"), ("--gamma", "-1")):
         res = cli("train", instruments_mfcc, "-o", tmp_path / "bad.h5", "--model", "svm", flag, value, expect=2)
         assert flag in _error_line(res) and not (tmp_path / "bad.h5").exists()
@@ -52,8 +52,8 @@ def test_mlp_alpha_and_max_iter_reach_the_estimator(cli, instruments_mfcc, tmp_p
         "--max-iter", "7", "--val-split", "0", "-q")
     mf = load_model(str(out))
     assert mf.params["alpha"] == 0.01 and mf.params["max_iter"] == 7
-    est = classic.from_modelfile(mf).estimator
-    assert est.alpha == 0.01 and est.max_iter == 7
+    assert mf.params["n_iter"] == 7  # the optimiser stopped at max_iter
+    assert classic.from_modelfile(mf).params == {"hidden": [16], "alpha": 0.01, "max_iter": 7}
     for flag, value in (("--alpha", "-1"), ("--max-iter", "0")):
         res = cli("train", instruments_mfcc, "-o", out, "--model", "mlp", flag, value, expect=2)
         assert flag in _error_line(res)

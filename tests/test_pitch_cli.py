@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from helpers import HAVE_ESPEAK, run, tone
+from helpers import HAVE_ESPEAK, modules_after, run, tone
 
 from audiokit.demo import VOICE_RANGES, sung_vowel
 from audiokit.pitch import VOICE_TYPES
@@ -277,6 +277,8 @@ def test_model_from_train(cli, voices_dir, tmp_path):
         i = s.paths.index(str(low))
         assert s.load_features([i])[0] == pytest.approx([p["f0_low"], p["f0_high"]], abs=1e-3)
     assert "knn.h5 model" in cli("pitch", low, high, "--model", model).stdout
+    # the trained KNN predicts with numpy: no scikit-learn (nor SciPy under it) at start-up
+    assert modules_after(["pitch", low, high, "--model", model], heavy=("torch", "sklearn", "scipy")) == []
     # --voice restricts the trained model's classes too
     male = pitch_json(cli, low, high, "--model", model, "--voice", "male")["pair"]
     assert set(male["probabilities"]) == {"tenor", "baritone", "bass"}

@@ -1,6 +1,6 @@
 import pytest
 
-from helpers import run
+from helpers import modules_after, run
 
 
 def test_help_and_version_do_not_import_heavy_modules():
@@ -12,18 +12,6 @@ def test_help_and_version_do_not_import_heavy_modules():
     assert out == ""
     r = run(["--version"])
     assert r.returncode == 0 and r.stdout.decode().startswith("audiokit ")
-
-
-def _modules_after(argv, heavy=("torch", "torchvision", "sklearn")) -> list[str]:
-    """Run the CLI in a fresh interpreter and list which heavy packages it imported."""
-    import subprocess, sys
-    code = ("import sys\nfrom audiokit.cli import app\n"
-            f"try:\n    app({[str(a) for a in argv]!r}, prog_name='audiokit')\nexcept SystemExit as e:\n"
-            "    assert not e.code, e.code\n"
-            f"print(' '.join(m for m in {heavy!r} if m in sys.modules), file=sys.stderr)")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    return r.stderr.strip().splitlines()[-1].split() if r.stderr.strip() else []
 
 
 @pytest.mark.slow
@@ -42,8 +30,8 @@ def test_each_kind_imports_only_its_own_library(tmp_path):
                  ["train", logmel, "--model", "specresnet", "--epochs", "1", "--batch-size", "4", "-o",
                   tmp_path / "cnn.h5", "-q"]):
         run([str(a) for a in args]).check_returncode()
-    assert "torch" not in _modules_after(["predict", tmp_path / "knn.h5", one, "-q"])
-    deep = _modules_after(["predict", tmp_path / "cnn.h5", one, "-q"])
+    assert "torch" not in modules_after(["predict", tmp_path / "knn.h5", one, "-q"])
+    deep = modules_after(["predict", tmp_path / "cnn.h5", one, "-q"])
     assert "torch" in deep and "sklearn" not in deep and "torchvision" not in deep
 
 
@@ -61,6 +49,22 @@ def test_featurize_and_predict_of_spectral_kinds_do_not_import_librosa(tmp_path)
                               ["-f", "mfcc", "--duration", "0.5"], ["-f", "logmel", "--duration", "0.5"])):
         if "-o" not in args:
             args = [*args, "-o", tmp_path / f"s{i}.h5"]
-        assert _modules_after(["featurize", audio, *args, "-q"], heavy) == [], args
+        assert modules_after(["featurize", audio, *args, "-q"], heavy) == [], args
     run(["train", store, "--model", "logreg", "--val-split", "0", "-o", tmp_path / "lr.h5", "-q"]).check_returncode()
-    assert _modules_after(["predict", tmp_path / "lr.h5", one, "-q"], heavy) == []
+    assert modules_after(["predict", tmp_path / "lr.h5", one, "-q"], heavy) == []
+
+
+def test_classic_predict_and_eval_import_neither_sklearn_nor_torch(cli, tmp_path):
+    """A knn or logreg model trained by the CLI predicts a file and is evaluated on a store with
+    numpy alone: scikit-learn's import was most of a one-file predict's start-up."""
+    from helpers import make_tones
+
+    audio = make_tones(tmp_path / "tones", per_class=6, speakers=2)
+    one = next(audio.rglob("*.wav"))
+    store = tmp_path / "m.h5"
+    cli("featurize", audio, "-f", "mfcc-stats", "--sr", "8000", "-o", store, "-q")
+    for kind in ("knn", "logreg"):
+        model = tmp_path / f"{kind}.h5"
+        cli("train", store, "--model", kind, "--val-split", "0", "-o", model, "-q")
+        for argv in (["predict", model, one, "-q"], ["eval", model, store, "-q"]):
+            assert modules_after(argv, heavy=("sklearn", "torch", "scipy", "librosa")) == [], (kind, argv[0])

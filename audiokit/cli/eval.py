@@ -19,8 +19,9 @@ Examples:
 
 Prints accuracy, top-k accuracy, macro and weighted precision/recall/F1, the per-class
 report and the confusion matrix (rows: true class, columns: predicted). Every figure is
-scikit-learn's (sklearn.metrics). Classes in the store that the model does not know are
-listed, kept as rows, and count as errors; the JSON schema is in docs/model-format.md.
+defined as scikit-learn's sklearn.metrics defines it. Classes in the store that the model
+does not know are listed, kept as rows, and count as errors; the JSON schema is in
+docs/model-format.md.
 
 The store needs the model's feature settings, except the duration of logmel/mfcc items
 (e.g. both featurized with --duration auto, resolved to other lengths): longer items are

@@ -11,7 +11,7 @@ best k.
 The KNN itself is a few lines of numpy rather than scikit-learn's KNeighborsClassifier:
 importing scikit-learn takes longer (about 1.5 s here) than the whole ``audiokit pitch``
 run may. A model trained by ``audiokit train --model knn`` on an ``f0-range`` store is
-used through :func:`classify_trained` instead (that one is scikit-learn's).
+used through :func:`classify_trained` instead (numpy too: :class:`audiokit.models.classic.KNN`).
 """
 
 from __future__ import annotations

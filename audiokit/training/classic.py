@@ -115,7 +115,7 @@ class ClassicFitter:
 
 def _sweep_k(ks: list[int], X, y, groups, params: dict, settings, class_names, path, fit):
     """Score every k by (group) K-fold CV accuracy on (X, y); the best k, ties to the smaller."""
-    from sklearn.metrics import accuracy_score
+    from audiokit.metrics import accuracy
 
     if settings.folds and settings.folds != "store":
         n_folds = settings.folds
@@ -141,7 +141,7 @@ def _sweep_k(ks: list[int], X, y, groups, params: dict, settings, class_names, p
     for j, (tr, va) in enumerate(folds):
         for i, k in enumerate(usable):
             m = fit(X[tr], y[tr], {**params, "k": k})
-            acc[i, j] = accuracy_score(y[va], m.predict_proba(X[va]).argmax(axis=1))
+            acc[i, j] = accuracy(y[va], m.predict_proba(X[va]).argmax(axis=1))
     means, stds = acc.mean(axis=1), acc.std(axis=1)
     chosen = usable[int(np.flatnonzero(means >= means.max() - 1e-12)[0])]
     table = [{"k": k, "accuracy": float(mu), "std": float(sd)} for k, mu, sd in zip(usable, means, stds)]

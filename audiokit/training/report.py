@@ -24,18 +24,15 @@ from audiokit.io import atomic_output, json_default, report_path
 
 
 def fold_scores(y_true, y_pred, *, labels: Sequence[int] | None = None) -> dict:
-    """Accuracy and macro-F1 of one validation set (scikit-learn's definitions).
+    """Accuracy and macro-F1 of one validation set (scikit-learn's definitions, :mod:`audiokit.metrics`).
 
     ``labels``: the class indices to average macro-F1 over (default: those present in
     ``y_true`` or ``y_pred``).
     """
-    from sklearn.metrics import accuracy_score, f1_score
+    from audiokit import metrics
 
-    return {
-        "n": int(len(y_true)),
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
-    }
+    return {"n": int(len(y_true)), "accuracy": metrics.accuracy(y_true, y_pred),
+            "macro_f1": metrics.macro_f1(y_true, y_pred, labels)}
 
 
 def summarize(values: Sequence[float]) -> dict:
