@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -58,7 +59,9 @@ def test_table_output(cli, store, model):
     for text in ("accuracy", "top-3 accuracy", "macro precision / recall / F1", "per class",
                  "confusion matrix (rows: true, columns: predicted)", "flute", "plucked"):
         assert text in out, text
-    assert res.stderr == ""
+    # stderr: only the closing line, with the wall time since the process started
+    assert re.fullmatch(r"audiokit: eval: \d+ items in \d+\.\d s\n", res.stderr), res.stderr
+    assert cli("eval", model, store, "-q").stderr == ""
 
 
 def test_classes_unknown_to_the_model_are_reported(cli, tmp_path):

@@ -101,3 +101,6 @@ def eval_cmd(
         write_json(report)
     else:
         render(report, stdout_console())
+    from audiokit import elapsed
+
+    log.info(f"eval: {report['items']} items in {elapsed():.1f} s")
