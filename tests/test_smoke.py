@@ -68,3 +68,33 @@ def test_classic_predict_and_eval_import_neither_sklearn_nor_torch(cli, tmp_path
         cli("train", store, "--model", kind, "--val-split", "0", "-o", model, "-q")
         for argv in (["predict", model, one, "-q"], ["eval", model, store, "-q"]):
             assert modules_after(argv, heavy=("sklearn", "torch", "scipy", "librosa")) == [], (kind, argv[0])
+
+
+def test_every_command_runs_without_librosa_installed(tmp_path):
+    """librosa is only the tests' reference (pyproject's dev extra): with its import made to fail,
+    as on a machine without it, featurize, train, eval, predict and pitch still work."""
+    import subprocess
+    import sys
+
+    from helpers import make_tones
+
+    audio = make_tones(tmp_path / "tones", per_class=3, speakers=2, sr=16000)
+    one = next(audio.rglob("*.wav"))
+    store, model = tmp_path / "m.h5", tmp_path / "lr.h5"
+    block = ("import sys\n"
+             "class NoLibrosa:\n"
+             "    def find_spec(self, name, path=None, target=None):\n"
+             "        if name.split('.')[0] in ('librosa', 'numba'):\n"
+             "            raise ImportError(f'{name} is not installed')\n"
+             "sys.meta_path.insert(0, NoLibrosa())\n"
+             "from audiokit.cli import main\n"
+             "sys.argv[0] = 'audiokit'\n"
+             "main()\n")
+    for argv in (["featurize", audio, "-f", "mfcc-stats", "-o", store, "-q"],
+                 ["train", store, "--model", "logreg", "--val-split", "0", "-o", model, "-q"],
+                 ["eval", model, store, "-q"],
+                 ["predict", model, one, "-q"],
+                 ["pitch", one, one, "-q"]):
+        r = subprocess.run([sys.executable, "-c", block, *map(str, argv)], capture_output=True, text=True)
+        assert r.returncode == 0, (argv[0], r.stderr)
+    assert model.exists()
