@@ -73,3 +73,24 @@ def set_threads(n: int | None = None) -> int:
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(n)
     return n
+
+
+def blas_threads(n: int | None = 1):
+    """A context in which BLAS (numpy's and scikit-learn's matrix products) runs on ``n`` threads
+    (None: leave it as it is).
+
+    audiokit's matrix products are small: a clip's features, a classic model's prediction or
+    fit. On those a thread team costs more than it saves, and far more when another job holds
+    the cores, whose spinning BLAS threads then wait for each other (an MLP fit beside a CPU hog:
+    12.1 s on two threads, 2.3 s on one; docs/benchmarks.md, "threads").
+    """
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=n, user_api="blas")
+
+
+def fit_threads() -> int:
+    """BLAS threads for fitting a classic model: what ``--threads N`` or ``OMP_NUM_THREADS`` says,
+    else one (:func:`blas_threads`; on two free cores one thread fits an MLP as fast as two)."""
+    env = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return int(env) if env.isdigit() and int(env) > 0 else 1

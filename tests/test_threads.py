@@ -62,3 +62,40 @@ def test_openmp_waits_passively_unless_the_user_says_otherwise():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**env, "OMP_WAIT_POLICY": "ACTIVE"}).stdout.strip()
     assert out == "ACTIVE"
+
+
+#: Fits a classic model and reports the BLAS thread counts its estimator's fit ran under.
+FIT_PROBE = """
+import numpy as np
+from threadpoolctl import threadpool_info
+from audiokit.features import FeatureConfig
+from audiokit.models import classic
+seen, make = [], classic.make_estimator
+
+def spy(*args, **kwargs):
+    est = make(*args, **kwargs)
+    fit = est.fit
+    def recorded(X, y):
+        seen.append(sorted({p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}))
+        return fit(X, y)
+    est.fit = recorded
+    return est
+
+classic.make_estimator = spy
+X = np.random.default_rng(0).normal(size=(40, 6))
+classic.fit("logreg", X, np.arange(40) % 2, class_names=["a", "b"], feature_config=FeatureConfig(kind="mfcc-stats"))
+print(seen[0])
+"""
+
+
+@pytest.mark.parametrize("omp, expected", [(None, "[1]"), ("2", "[2]")])
+def test_a_classic_fit_runs_blas_on_one_thread_unless_told(omp, expected):
+    """Small products on a thread team lose, badly on a busy machine (docs/benchmarks.md, "threads");
+    OMP_NUM_THREADS (or --threads, which sets it) still decides when given."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                                                             "OPENBLAS_NUM_THREADS")}
+    if omp:
+        env["OMP_NUM_THREADS"] = omp
+    r = subprocess.run([sys.executable, "-c", FIT_PROBE], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == expected

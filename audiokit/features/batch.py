@@ -7,7 +7,6 @@ store written with ``--workers 8`` is identical to one written with ``--workers 
 from __future__ import annotations
 
 import collections
-import contextlib
 import os
 import signal
 import statistics
@@ -114,7 +113,10 @@ def featurize_items(cfg: FeatureConfig, items: Sequence[Item], *, workers: int =
     SIGINT or SIGTERM: ``KeyboardInterrupt``, as the whole group was interrupted).
     """
     jobs = [(i, it, windows) for i, it in enumerate(items)]
-    with _one_blas_thread():
+    from audiokit.threads import blas_threads
+
+    # the work is already parallel across files: a BLAS thread team per process only oversubscribes
+    with blas_threads(1):
         if workers <= 1 or len(jobs) <= 1:
             for job in jobs:
                 yield _one(cfg, *job)
@@ -195,20 +197,6 @@ def _stop(pool: list[_Worker], *, gently: bool) -> None:
             w.proc.kill()
             w.proc.join()
         w.conn.close()
-
-
-@contextlib.contextmanager
-def _one_blas_thread():
-    """Run BLAS on one thread while featurizing: the work is already parallel across files, and a
-    multi-threaded BLAS per process only oversubscribes the cores (docs/benchmarks.md).
-    threadpoolctl comes with scikit-learn; without it nothing changes."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
 
 
 def _warm_up(cfg: FeatureConfig) -> None:

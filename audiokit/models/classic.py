@@ -54,6 +54,7 @@ import numpy as np
 
 from audiokit.errors import AudiokitError, ModelFileError, ParameterError, UsageError
 from audiokit.features import FeatureConfig
+from audiokit.threads import blas_threads, fit_threads
 
 
 def _settings(kind: str):
@@ -157,7 +158,7 @@ class ClassicClassifier:
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Class probabilities ``(n, n_classes)`` in :attr:`class_names` order."""
-        with _one_blas_thread():
+        with blas_threads(1):
             p = self.predictor.predict_proba(self._prepare(X))
         out = np.zeros((len(p), len(self.class_names)), dtype=np.float64)
         out[:, self.columns] = p
@@ -172,7 +173,7 @@ class ClassicClassifier:
         nearest first; distances are in the standardised feature space."""
         if self.kind != "knn":
             raise UsageError(f"kneighbors needs a knn model, this one is {self.kind}")
-        with _one_blas_thread():
+        with blas_threads(1):
             dist, idx = self.predictor.kneighbors(self._prepare(X))
         return dist, np.asarray(self.class_names, dtype=object)[self.predictor.fit_y[idx]]
 
@@ -182,14 +183,6 @@ class ClassicClassifier:
         return ModelFile(kind=self.kind, class_names=self.class_names, feature_config=self.feature_config,
                          arrays=dict(self.arrays), params=dict(self.file_params), training=self.training,
                          metrics=self.metrics)
-
-
-def _one_blas_thread():
-    """The predictors' matrix products on one BLAS thread: on products this small a thread team costs
-    more than it saves, and far more when the cores are busy (docs/benchmarks.md, "threads")."""
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 def fit(kind: str, X: np.ndarray, y: np.ndarray, *, class_names: Sequence[str], feature_config: FeatureConfig,
@@ -214,7 +207,7 @@ def fit(kind: str, X: np.ndarray, y: np.ndarray, *, class_names: Sequence[str], 
     Xs = scaler.transform(X)
     if kind == "svm":
         est.set_params(gamma=_resolve_gamma(p["gamma"], Xs))  # the number is then public, for saving
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, blas_threads(fit_threads()):
         warnings.simplefilter("always")
         est.fit(Xs, y)
     if any(issubclass(w.category, ConvergenceWarning) for w in caught):
