@@ -235,7 +235,7 @@ class AudioNet(nn.Module):
         super().__init__()
         self.frontend = frontend
         self.backbone = backbone
-        #: Feed the backbone NHWC tensors (set on CUDA together with ``.to(memory_format=channels_last)``).
+        #: Feed the backbone NHWC tensors (set together with ``.to(memory_format=channels_last)``).
         self.channels_last = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -336,9 +336,8 @@ class DeepClassifier:
         self.metrics = dict(metrics or {})
         self.device = device if isinstance(device, torch.device) else resolve_device(str(device))
         self.net = net.to(self.device).eval()
-        if self.device.type == "cuda":
-            self.net.to(memory_format=torch.channels_last)
-            self.net.channels_last = True
+        self.net.to(memory_format=torch.channels_last)  # NHWC: the fast convolutions on CUDA and CPU alike
+        self.net.channels_last = True
         self.batch_size = batch_size or (512 if self.device.type == "cuda" else 64)
 
     @property

@@ -305,10 +305,8 @@ class DeepFitter:
     def _classifier(self, net):
         from audiokit.models import deep as dm
 
-        clf = dm.DeepClassifier(kind=self.kind, class_names=self.data.class_names,
-                                feature_config=self.data.config, net=net, params=self.params, device="cpu")
-        clf.net.channels_last = False
-        return clf
+        return dm.DeepClassifier(kind=self.kind, class_names=self.data.class_names,
+                                 feature_config=self.data.config, net=net, params=self.params, device="cpu")
 
     def member(self, job, net):
         """A finished fold's network as a classifier; saved beside the checkpoint so resume finds it."""

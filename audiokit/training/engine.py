@@ -11,7 +11,8 @@
   device (:mod:`audiokit.training.augment`);
 * early stopping on the validation loss after ``patience`` epochs without improvement,
   restoring the best epoch's weights;
-* on CUDA: autocast (bf16 where supported, else fp16 with a ``GradScaler``), channels_last,
+* channels_last weights and inputs (on the CPU too, where oneDNN's NHWC convolutions are
+  faster); on CUDA: autocast (bf16 where supported, else fp16 with a ``GradScaler``),
   ``cudnn.benchmark``, optional ``torch.compile``. The hot loop never waits for the GPU:
   losses are summed on the device and read once per epoch;
 * a checkpoint after every epoch (atomic), and after the current step when SIGINT/SIGTERM
@@ -303,7 +304,7 @@ def fit(net, bank: FeatureBank, train_rows: Sequence[int], val_rows: Sequence[in
     if cuda:
         torch.backends.cudnn.benchmark = True
     model = net.to(device)
-    if cuda and cfg.channels_last:
+    if cfg.channels_last:  # NHWC convolutions: cuDNN's fast path, and oneDNN's on the CPU (docs/benchmarks.md)
         model.to(memory_format=torch.channels_last)
         model.channels_last = True
     dtype = amp_dtype(device) if cfg.amp else None
