@@ -410,3 +410,29 @@ def test_freq_warp_flag_reaches_the_engine(cli, tmp_path, tones5):
     assert report["engine"]["augment"]["freq_warp"] == 0.05
     res = cli("train", logmel, "-o", tmp_path / "x.h5", "--freq-warp", "1.5", *QUICK, expect=2)
     assert "--freq-warp" in res.stderr
+
+
+def test_eq_adds_one_smooth_gain_curve_per_item():
+    """--eq DB: each item gets its own gain over the bands, the same in every frame, bounded by
+    DB · (1 + 1/2 + 1/3), smooth (three cosines), and nothing else changes."""
+    import torch
+
+    from audiokit.training.augment import Augment
+
+    x = torch.randn(32, 64, 10) * 10 - 40
+    y = Augment(eq=6.0)(x, torch.Generator().manual_seed(0), fill=-40.0)
+    gain = y - x
+    assert torch.allclose(gain, gain[:, :, :1].expand_as(gain), atol=1e-4)  # one curve per item, every frame
+    curves = gain[:, :, 0]
+    assert curves.abs().max() <= 6.0 * (1 + 1 / 2 + 1 / 3) + 1e-4 and curves.abs().max() > 1.0
+    assert len({tuple(c.round(decimals=3).tolist()) for c in curves}) == 32  # items differ
+    assert (curves[:, 1:] - curves[:, :-1]).abs().max() < 6.0 * 0.3  # smooth: small steps between bands
+    assert Augment(eq=6.0).describe() == "eq ±6 dB" and Augment().active is False
+
+
+def test_eq_flag_reaches_the_engine(cli, tmp_path, tones5):
+    _, logmel, _ = tones5
+    _, report = train(cli, logmel, tmp_path / "e.h5", "--epochs", "1", "--eq", "6", *QUICK)
+    assert report["engine"]["augment"]["eq"] == 6.0 and "eq ±6 dB" in "\n".join(report["summary"])
+    res = cli("train", logmel, "-o", tmp_path / "x.h5", "--eq", "-1", *QUICK, expect=2)
+    assert "--eq" in res.stderr

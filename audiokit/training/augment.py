@@ -61,10 +61,11 @@ class Augment:
     time_masks: int = 2
     time_width: int = 10
     mixup: float = 0.0
+    eq: float = 0.0
 
     @property
     def active(self) -> bool:
-        return bool(self.time_shift or self.flip or self.rotate or self.freq_warp or self.specaugment)
+        return bool(self.time_shift or self.flip or self.rotate or self.freq_warp or self.eq or self.specaugment)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -79,6 +80,8 @@ class Augment:
             parts.append(f"rotate ±{self.rotate:g}°")
         if self.freq_warp:
             parts.append(f"freq-warp ±{100 * self.freq_warp:g} %")
+        if self.eq:
+            parts.append(f"eq ±{self.eq:g} dB")
         if self.specaugment:
             parts.append(f"specaugment {self.freq_masks}×F≤{self.freq_width} {self.time_masks}×T≤{self.time_width}")
         if self.mixup:
@@ -125,6 +128,13 @@ class Augment:
             grid = F.affine_grid(theta.to(x.dtype), [B, 1, H, W], align_corners=True)
             x = F.grid_sample((x - fill)[:, None], grid, mode="bilinear", padding_mode="zeros",
                               align_corners=True)[:, 0] + fill
+        if self.eq:
+            # A smooth random gain curve over the bands (3 cosines, the k-th at most eq/k dB): another
+            # microphone, room or instrument body colours the spectrum this way.
+            k = torch.arange(1, 4, device=dev, dtype=x.dtype)
+            h = (torch.arange(H, device=dev, dtype=x.dtype) + 0.5) / H
+            a = (rand(B, 3).to(x.dtype) * 2 - 1) * self.eq / k
+            x = x + (a[:, :, None] * torch.cos(math.pi * k[None, :, None] * h[None, None, :])).sum(1)[:, :, None]
         if self.specaugment:
             masked = torch.zeros(B, H, W, dtype=torch.bool, device=dev)
             masked = masked | _band_masks(B, H, self.freq_masks, self.freq_width, rand)[:, :, None]

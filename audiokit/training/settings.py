@@ -250,6 +250,9 @@ class DeepSettings(RunSettings):
                                             "at the lowest band (vocal tract length perturbation).", when_augment=0.1,
                                       min=0.0, below=1.0, group="Deep: augmentation")
     rotate: float = setting(0.0, "Random rotation within +-DEGREES.", min=0.0, group="Deep: augmentation")
+    eq: float = setting(0.0, "A random smooth gain curve over the frequency bands of up to this many dB (another "
+                             "microphone, room or instrument body; 0 = off).", min=0.0, metavar="DB",
+                        group="Deep: augmentation")
 
     amp: bool = setting(True, "Mixed precision on CUDA, bf16 where supported else fp16.", group="Deep: engine")
     compile: bool = setting(False, "torch.compile the model.", group="Deep: engine")
