@@ -183,12 +183,13 @@ def test_augmentation_is_on_by_default_and_no_augment_turns_it_off(cli, tmp_path
         runs[name] = train(cli, logmel, tmp_path / f"{name}.h5", "--model", "specresnet", *QUICK, "--epochs", "1",
                            "--val-split", "0", "--seed", "3", *flags)
     aug = {name: rep["engine"]["augment"] for name, (_, rep) in runs.items()}
-    assert [aug["default"][k] for k in ("specaugment", "time_shift", "freq_warp")] == [True, 0.1, 0.1]
-    assert [aug["off"][k] for k in ("specaugment", "time_shift", "freq_warp")] == [False, 0.0, 0.0]
-    assert [aug["spec"][k] for k in ("specaugment", "time_shift", "freq_warp")] == [True, 0.0, 0.0]  # given: kept
+    keys = ("specaugment", "time_shift", "freq_warp", "eq")
+    assert [aug["default"][k] for k in keys] == [True, 0.1, 0.1, 6.0]
+    assert [aug["off"][k] for k in keys] == [False, 0.0, 0.0, 0.0]
+    assert [aug["spec"][k] for k in keys] == [True, 0.0, 0.0, 0.0]  # given: kept
     said = {name: next(ln for ln in rep["summary"] if "augmentation:" in ln) for name, (_, rep) in runs.items()}
     assert "time-shift ±10 %" in said["default"] and "specaugment 2×F≤8 2×T≤10" in said["default"]
-    assert "freq-warp ±10 %" in said["default"]
+    assert "freq-warp ±10 %" in said["default"] and "eq ±6 dB" in said["default"]
     assert said["off"].endswith("augmentation: none")
     assert "specaugment" in said["spec"] and "time-shift" not in said["spec"]
     # and it is applied, not only reported: with one seed, the training losses differ

@@ -237,8 +237,8 @@ class DeepSettings(RunSettings):
                                       "native) | none | N | HxW | N/M (resize to N, centre-crop M, e.g. 256/224).",
                                  group="Deep: ResNet input")
 
-    augment: bool = setting(True, "The default augmentation: SpecAugment, a time shift and a frequency warp (flags "
-                                  "given explicitly still apply).", group="Deep: augmentation")
+    augment: bool = setting(True, "The default augmentation: SpecAugment, a time shift, a frequency warp and a random "
+                                  "EQ (flags given explicitly still apply).", group="Deep: augmentation")
     specaugment: bool | None = setting(None, "SpecAugment time and frequency masking.", when_augment=True,
                                        group="Deep: augmentation")
     time_shift: float | None = setting(None, "Random circular time shift by up to this fraction of the frames.",
@@ -250,9 +250,9 @@ class DeepSettings(RunSettings):
                                             "at the lowest band (vocal tract length perturbation).", when_augment=0.1,
                                       min=0.0, below=1.0, group="Deep: augmentation")
     rotate: float = setting(0.0, "Random rotation within +-DEGREES.", min=0.0, group="Deep: augmentation")
-    eq: float = setting(0.0, "A random smooth gain curve over the frequency bands of up to this many dB (another "
-                             "microphone, room or instrument body; 0 = off).", min=0.0, metavar="DB",
-                        group="Deep: augmentation")
+    eq: float | None = setting(None, "A random smooth gain curve over the frequency bands of up to this many dB "
+                                     "(another microphone, room or instrument body).", when_augment=6.0, min=0.0,
+                               metavar="DB", group="Deep: augmentation")
 
     amp: bool = setting(True, "Mixed precision on CUDA, bf16 where supported else fp16.", group="Deep: engine")
     compile: bool = setting(False, "torch.compile the model.", group="Deep: engine")
