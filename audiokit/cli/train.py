@@ -87,20 +87,24 @@ def _default_text(name: str, f, owners) -> str:
     if "when_augment" in f.metadata:
         on = f.metadata["when_augment"]
         return ("on with --augment, else off" if isinstance(on, bool) else f"{on:g} with --augment, else 0")
-    values = {}
+    values: dict[str, list[str]] = {}  # the default as help shows it -> the kinds that have it
+    unset = False
     for kind, cls in owners:
-        values.setdefault(repr(cls.default(name)), []).append(kind)
-    shown = {k: v for k, v in values.items() if k != "None"}
-    if not shown:
-        return ""
+        v = cls.default(name)
+        if v is None:
+            unset = True
+        else:
+            values.setdefault(_shown(v), []).append(kind)
+    if len(values) == 1 and not unset:
+        return next(iter(values))
+    return "; ".join(f"{', '.join(kinds)} {text}" for text, kinds in values.items())
 
-    def fmt(r: str) -> str:
-        v = eval(r, {})  # the repr of a plain default (number, string, bool)
-        return {True: "on", False: "off"}.get(v, str(v)) if isinstance(v, bool) else str(v)
 
-    if len(values) == 1:
-        return fmt(next(iter(values)))
-    return "; ".join(f"{', '.join(kinds)} {fmt(r)}" for r, kinds in values.items() if r != "None")
+def _shown(v) -> str:
+    """A default as help shows it: on/off for a switch, a number without trailing zeros."""
+    if isinstance(v, bool):
+        return "on" if v else "off"
+    return f"{v:g}" if isinstance(v, float) else str(v)
 
 
 def _option(name: str, f, owners):
