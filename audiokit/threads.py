@@ -42,9 +42,9 @@ def _cgroup_quota() -> float | None:
 def available_cpus() -> int:
     """CPUs this process may run on: ``OMP_NUM_THREADS`` when set to a positive number, else the
     affinity mask capped by the cgroup quota (rounded up: a quota of 1.5 CPUs gets 2 threads)."""
-    env = os.environ.get("OMP_NUM_THREADS", "").strip()
-    if env.isdigit() and int(env) > 0:
-        return int(env)
+    env = _omp_num_threads()
+    if env:
+        return env
     try:
         n = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
@@ -92,5 +92,10 @@ def blas_threads(n: int | None = 1):
 def fit_threads() -> int:
     """BLAS threads for fitting a classic model: what ``--threads N`` or ``OMP_NUM_THREADS`` says,
     else one (:func:`blas_threads`; on two free cores one thread fits an MLP as fast as two)."""
+    return _omp_num_threads() or 1
+
+
+def _omp_num_threads() -> int | None:
+    """``OMP_NUM_THREADS`` when it is set to a positive number (by the user, or by ``--threads``)."""
     env = os.environ.get("OMP_NUM_THREADS", "").strip()
-    return int(env) if env.isdigit() and int(env) > 0 else 1
+    return int(env) if env.isdigit() and int(env) > 0 else None
