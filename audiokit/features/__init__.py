@@ -363,7 +363,8 @@ class FeatureConfig:
 @functools.lru_cache(maxsize=16)
 def _mel_basis(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None) -> np.ndarray:
     """librosa's mel filterbank (:func:`.dsp.mel_filterbank`), built once per setting (read-only)
-    instead of once per clip, which is about a fifth of the cost of a short clip's log-mel."""
+    instead of once per clip, which is about a fifth of the cost of a short clip's log-mel.
+    (0 and 0.0 are one cache key: equal numbers hash alike.)"""
     from audiokit.features import dsp
 
     basis = dsp.mel_filterbank(sr, n_fft, n_mels, fmin, fmax)
@@ -385,7 +386,7 @@ def melspectrogram(y: np.ndarray, *, sr: int = 22050, n_fft: int | None = None, 
 
     n_fft, hop_length, n_mels = frame_settings(sr, n_fft, hop_length, n_mels)
     S = dsp.stft_magnitude(y, n_fft=n_fft, hop_length=hop_length) ** 2
-    return _mel_basis(sr, n_fft, n_mels, float(fmin), None if fmax is None else float(fmax)) @ S
+    return _mel_basis(sr, n_fft, n_mels, fmin, fmax) @ S
 
 
 def logmel(y: np.ndarray, *, sr: int = 22050, n_fft: int | None = None, hop_length: int | None = None,
@@ -537,7 +538,7 @@ def _full_frames(y: np.ndarray, *, sr: int, n_mfcc: int, n_fft: int, hop_length:
     from audiokit.features import dsp
 
     mag = dsp.stft_magnitude(y, n_fft=n_fft, hop_length=hop_length)
-    mel = _mel_basis(sr, n_fft, n_mels, float(fmin), None if fmax is None else float(fmax)) @ mag ** 2
+    mel = _mel_basis(sr, n_fft, n_mels, fmin, fmax) @ mag ** 2
     M = dsp.mfcc(dsp.power_to_db(mel), n_mfcc).astype(np.float32)
     peak, valley = _contrast_peak_valley(mag, dsp.fft_frequencies(sr, n_fft), sr)
     contrast = _db(peak, float(peak.max())) - _db(valley, float(valley.max()))
@@ -700,7 +701,7 @@ def _stft_stream(cfg: FeatureConfig, f, *, scale: float = 1.0):
 def _mel_power_stream(cfg: FeatureConfig, f, *, scale: float = 1.0):
     """The power mel spectrogram of a whole open file, ``(n_mels, frames)`` blocks in order
     (:func:`_stft_stream`'s frames through the mel filterbank)."""
-    basis = _mel_basis(cfg.sr, cfg.n_fft, cfg.n_mels, float(cfg.fmin), None if cfg.fmax is None else float(cfg.fmax))
+    basis = _mel_basis(cfg.sr, cfg.n_fft, cfg.n_mels, cfg.fmin, cfg.fmax)
     for mag, _ in _stft_stream(cfg, f, scale=scale):
         yield basis @ mag ** 2
 
@@ -788,7 +789,7 @@ def _mfcc_stats_stream(cfg: FeatureConfig, f) -> np.ndarray:
         peak = max(peak, float(np.max(np.abs(y))) if len(y) else 0.0)
     scale = peak if (cfg.normalize and peak > 0) else 1.0
     full = cfg.stats == "full"
-    basis = _mel_basis(cfg.sr, cfg.n_fft, cfg.n_mels, float(cfg.fmin), None if cfg.fmax is None else float(cfg.fmax))
+    basis = _mel_basis(cfg.sr, cfg.n_fft, cfg.n_mels, cfg.fmin, cfg.fmax)
     freq = dsp.fft_frequencies(cfg.sr, cfg.n_fft)
     smax = pmax = vmax = 0.0
     for mag, _ in _stft_stream(cfg, f, scale=scale):
