@@ -39,6 +39,12 @@ def setting(default: Any, help: str, **meta) -> Any:
     return field(default=default, metadata={"help": help, **meta})
 
 
+def redefault(cls, name: str, default: Any) -> Any:
+    """Field ``name`` of ``cls`` with another default, for a subclass: its help, bounds and help
+    group stay those of ``cls``, stated once."""
+    return field(default=default, metadata={**cls.__dataclass_fields__[name].metadata, "group": group_of(cls, name)})
+
+
 def fields_of(cls) -> list[dataclasses.Field]:
     return [f for f in dataclasses.fields(cls) if not f.name.startswith("_")]
 
@@ -216,8 +222,7 @@ class DeepSettings(RunSettings):
 
     # One training by default: with a fixed schedule a validation split changes nothing in the saved
     # model, only adds a second training (the refit); docs/deep-training.md, "How the defaults were chosen".
-    val_split: float = setting(0.0, "Fraction held out for validation (stratified, group-aware); 0 = none. Not "
-                                    "used with folds.", min=0.0, below=1.0, group=RunSettings.GROUP)
+    val_split: float = redefault(RunSettings, "val_split", 0.0)
     optimizer: str = setting("adamw", "Optimiser.", choices=("adamw", "adam", "sgd"))
     lr: float = setting(1e-3, "Learning rate (the peak of onecycle).", above=0.0)
     weight_decay: float = setting(1e-2, "Weight decay.", min=0.0)
