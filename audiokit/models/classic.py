@@ -320,7 +320,7 @@ def _predictor(kind: str, a: dict, p: dict):
 
 # -- the predictors: numpy only ----------------------------------------------------------------------------
 # Prediction does not use scikit-learn: importing it (SciPy under it) was most of a one-file `predict`'s
-# start-up (docs/benchmarks.md, "Classic prediction without scikit-learn"). Each follows its arithmetic.
+# start-up (docs/benchmarks.md, "classic models", start-up). Each follows its arithmetic.
 
 def _softmax(z: np.ndarray) -> np.ndarray:
     """Row-wise softmax, as scikit-learn computes it (the row's maximum subtracted first)."""
