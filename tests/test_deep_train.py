@@ -249,6 +249,37 @@ def test_sigint_leaves_a_checkpoint_and_no_model_and_resume_equals_an_uninterrup
     assert all(torch.equal(s1[k], s2[k]) for k in s1)
 
 
+def test_an_ensemble_interrupted_in_its_second_member_resumes_with_the_first_from_disk(tones, tmp_path, cli):
+    from audiokit import models
+
+    _, store = tones
+    out = tmp_path / "e.h5"
+    args = ["train", str(store), "-o", str(out), "--model", "specresnet", "--epochs", "2", "--batch-size", "16",
+            "--ensemble", "2"]
+    env = {**os.environ, **ENV, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}
+    p = subprocess.Popen(AUDIOKIT + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    deadline = time.time() + 240
+    for line in p.stderr:  # interrupt in the second member
+        if "member 2/2  epoch 1/2" in line:
+            p.send_signal(signal.SIGINT)
+            break
+        assert time.time() < deadline
+    assert p.wait(timeout=240) == 130
+    p.stderr.close()
+    p.stdout.close()
+    assert not out.exists() and (tmp_path / "e.ckpt.member1.h5").exists()  # the first member waits on disk
+
+    r = cli(*args, "--resume", tmp_path / "e.ckpt")
+    assert "resuming" in r.stderr and not list(tmp_path.glob("*.member*.h5"))
+    ref = tmp_path / "ref.h5"
+    cli(*args[:3], ref, *args[4:], "--checkpoint", "none")
+    got, want = models.load(str(out), device="cpu"), models.load(str(ref), device="cpu")
+    assert len(got.members) == len(want.members) == 2
+    for m1, m2 in zip(got.members, want.members):
+        s1, s2 = m1.net.state_dict(), m2.net.state_dict()
+        assert all(torch.equal(s1[k], s2[k]) for k in s1)
+
+
 # -- several processes -----------------------------------------------------------------------------------------
 
 def test_ddp_with_gloo_on_two_processes(tones, tmp_path):

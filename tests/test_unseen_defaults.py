@@ -280,7 +280,7 @@ def test_deep_default_trains_once_on_every_item(cli, tmp_path, tones5):
 
 # -- the fold ensemble ----------------------------------------------------------------------------------------
 
-def _check_ensemble(cli, path, store, audio, n_folds):
+def _check_ensemble(cli, path, store, audio, n_folds, *, folds=True):
     from audiokit import models
     from audiokit.modelfile import load_model, save_model
     from audiokit.models.ensemble import Ensemble, member_files
@@ -288,7 +288,8 @@ def _check_ensemble(cli, path, store, audio, n_folds):
     mf = load_model(str(path))
     assert mf.params["ensemble"] == n_folds and len(mf.params["members"]) == n_folds
     # its members together trained on every item; it is no refit
-    assert (mf.training["trained_on"], mf.training["refit"], mf.training["folds"]) == (N, False, n_folds)
+    assert (mf.training["trained_on"], mf.training["refit"], mf.training["folds"]) == (N, False, n_folds if folds
+                                                                                       else None)
     assert {k.split("/")[0] for k in mf.arrays} == {f"member{i}" for i in range(n_folds)}
     info = json.loads(cli("info", path, "--json").stdout)
     assert info["type"] == "model" and info["params"]["ensemble"] == n_folds
@@ -335,8 +336,58 @@ def test_deep_folds_without_refit_save_the_fold_models_as_an_ensemble(cli, tmp_p
     assert [r["run"] for r in rep["history"]["rows"]] == ["fold1", "fold2", "fold3"]
     assert "the default batch of 32 is more than the" in res.stderr and rep["engine"]["batch_size"] == 16
     assert "the saved model: the 3 fold models as an ensemble" in res.stdout
-    assert not list(tmp_path.glob("*.fold*.h5"))  # the fold files beside the checkpoint are gone
+    assert not list(tmp_path.glob("*.member*.h5"))  # the fold files beside the checkpoint are gone
     _check_ensemble(cli, out, logmel, audio, 3)
+
+
+def test_ensemble_trains_the_saved_model_once_per_seed_and_averages_them(cli, tmp_path, tones5):
+    from audiokit import models
+
+    audio, logmel, _ = tones5
+    out = tmp_path / "seeds.h5"
+    quick = ["--model", "specresnet", "--epochs", "1", "--batch-size", "16"]
+    res, rep = train(cli, logmel, out, *quick, "--ensemble", "2", "--seed", "3")
+    assert (rep["ensemble"]["members"], rep["ensemble"]["of"]) == (2, "seeds") and "refit" not in rep
+    assert "seeds 3..4" in rep["ensemble"]["note"] and rep["settings"]["ensemble"] == 2
+    assert [r["run"] for r in rep["history"]["rows"]] == ["member1", "member2"]
+    assert "member 2/2  epoch 1/1" in res.stderr
+    assert "the saved model: 2 networks, seeds 3..4, their probabilities averaged" in res.stdout
+    assert not list(tmp_path.glob("*.member*.h5"))  # the members waiting beside the checkpoint are gone
+    _check_ensemble(cli, out, logmel, audio, 2, folds=False)
+    # member 1 is the single model of seed 3, bit for bit; member 2 is another network
+    one = tmp_path / "one.h5"
+    train(cli, logmel, one, *quick, "--seed", "3")
+    ens, single = models.load(str(out), device="cpu"), models.load(str(one), device="cpu")
+    a, b, c = (m.net.state_dict() for m in (*ens.members, single))
+    assert all(torch_equal(a[k], c[k]) for k in a) and not all(torch_equal(a[k], b[k]) for k in a)
+
+
+def test_ensemble_after_a_validation_split_refits_each_member(cli, tmp_path, tones5):
+    _, logmel, _ = tones5
+    out = tmp_path / "val.h5"
+    res, rep = train(cli, logmel, out, "--model", "specresnet", "--epochs", "1", *QUICK, "--val-split", "0.4",
+                     "--ensemble", "2")
+    assert [r["run"] for r in rep["history"]["rows"]] == ["main", "refit1", "refit2"]
+    assert "validation" in rep and rep["refit"]["epochs"] == 1 and rep["ensemble"]["members"] == 2
+
+
+@pytest.mark.parametrize("extra, reason", [
+    (["--folds", "3"], "cannot be combined with folds"),
+    (["--val-split", "0.4", "--no-refit"], "needs the refit"),
+    (["--ensemble", "0"], "must be at least 1"),
+])
+def test_ensemble_refuses_what_it_cannot_do(cli, tmp_path, tones5, extra, reason):
+    _, logmel, _ = tones5
+    out = tmp_path / "bad.h5"
+    res = cli("train", logmel, "-o", out, "--model", "specresnet", "--ensemble", "2", *extra, expect=2)
+    assert "--ensemble" in res.stderr and reason in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    return bool(torch.equal(a, b))
 
 
 # -- per-item normalisation --------------------------------------------------------------------------------------
@@ -437,3 +488,37 @@ def test_eq_flag_reaches_the_engine(cli, tmp_path, tones5):
     assert report["engine"]["augment"]["eq"] == 6.0 and "eq ±6 dB" in "\n".join(report["summary"])
     res = cli("train", logmel, "-o", tmp_path / "x.h5", "--eq", "-1", *QUICK, expect=2)
     assert "--eq" in res.stderr
+
+
+def test_crop_keeps_a_random_window_of_each_item():
+    """--crop F: each item becomes a window of (1 - F) of its frames, unchanged inside, at its
+    own place; the bands are untouched."""
+    import torch
+
+    from audiokit.training.augment import Augment
+
+    x = torch.arange(16 * 3 * 50, dtype=torch.float32).reshape(16, 3, 50)
+    y = Augment(crop=0.2)(x, torch.Generator().manual_seed(0), fill=0.0)
+    assert y.shape == (16, 3, 40)
+    starts = []
+    for i in range(16):
+        s = int((y[i, 0, 0] - x[i, 0, 0]).item())
+        assert 0 <= s <= 10 and torch.equal(y[i], x[i, :, s:s + 40])
+        starts.append(s)
+    assert len(set(starts)) > 4  # the windows move
+    assert Augment(crop=0.2).describe() == "crop 80 % of the frames" and Augment(crop=0.2).active
+
+
+def test_crop_flag_reaches_the_engine_and_the_model_sees_whole_items(cli, tmp_path, tones5):
+    from audiokit import models
+
+    _, logmel, _ = tones5
+    out = tmp_path / "c.h5"
+    _, report = train(cli, logmel, out, "--epochs", "1", "--crop", "0.25", *QUICK)
+    assert report["engine"]["augment"]["crop"] == 0.25 and "crop 75 % of the frames" in "\n".join(report["summary"])
+    with open_store(str(logmel)) as s:
+        X = s.load_features()
+    assert models.load(str(out), device="cpu").predict_proba(X).shape == (len(X), 4)  # full-width items
+    for bad in ("1", "-0.1"):
+        res = cli("train", logmel, "-o", tmp_path / "x.h5", "--crop", bad, *QUICK, expect=2)
+        assert "--crop" in res.stderr

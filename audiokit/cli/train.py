@@ -379,6 +379,10 @@ def summary_lines(report: dict) -> list[str]:
                      + (f" of {groups} groups" if groups is not None else "") + epochs
                      + " (--val-split 0.2 scores held-out groups first, then trains again on all; eval scores a "
                        "held-out store)")
+    ens = report.get("ensemble")
+    if ens and ens.get("of") == "seeds":
+        lines.append(f"the saved model: {ens['members']} networks, seeds {report['seed']}.."
+                     f"{report['seed'] + ens['members'] - 1}, their probabilities averaged (--ensemble)")
     if "test" in report:
         ts = report["test"]
         lines.append(f"{ts['protocol']['text']} (--test-split {ts['spec']}): accuracy {100 * ts['accuracy']:.1f} %, "

@@ -8,6 +8,9 @@ run identical to an uninterrupted one.
 
 Transforms, in the order applied:
 
+``crop``        keep a window of (1 − ``crop``) of the frames at a random place per item (a random
+                crop of a longer item; the batch gets narrower, and eval and predict see whole
+                items: the networks pool over time)
 ``time_shift``  roll each item by up to ± this fraction of its frames (circular)
 ``flip``        reverse time with probability ``flip`` (the ResNet paper's horizontal flip)
 ``rotate``      rotate by a uniform angle in ± ``rotate`` degrees (the ResNet paper's ±10°),
@@ -62,16 +65,20 @@ class Augment:
     time_width: int = 10
     mixup: float = 0.0
     eq: float = 0.0
+    crop: float = 0.0
 
     @property
     def active(self) -> bool:
-        return bool(self.time_shift or self.flip or self.rotate or self.freq_warp or self.eq or self.specaugment)
+        return bool(self.crop or self.time_shift or self.flip or self.rotate or self.freq_warp or self.eq
+                    or self.specaugment)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     def describe(self) -> str:
         parts = []
+        if self.crop:
+            parts.append(f"crop {100 * (1 - self.crop):g} % of the frames")
         if self.time_shift:
             parts.append(f"time-shift ±{100 * self.time_shift:g} %")
         if self.flip:
@@ -97,12 +104,18 @@ class Augment:
             return x
         B, H, W = x.shape
         dev = x.device
-        if fill is None:
-            fill = x.mean(dim=(1, 2), keepdim=True)
 
         def rand(*shape):
             return torch.rand(*shape, generator=gen, device=dev)
 
+        if self.crop:
+            w = max(1, W - int(round(self.crop * W)))
+            start = torch.floor(rand(B) * (W - w + 1)).long()
+            cols = start[:, None] + torch.arange(w, device=dev)[None, :]
+            x = torch.gather(x, 2, cols[:, None, :].expand(B, H, w))
+            W = w
+        if fill is None:
+            fill = x.mean(dim=(1, 2), keepdim=True)
         if self.time_shift:
             max_shift = max(1, int(round(self.time_shift * W)))
             shift = torch.floor(rand(B) * (2 * max_shift + 1)).long() - max_shift

@@ -32,8 +32,8 @@ log = logging.getLogger("audiokit")
 INNER_VAL = 0.2
 
 
-def engine_config(s, *, epochs: int | None = None, batch_size: int | None = None):
-    """The engine's configuration from deep settings ``s``."""
+def engine_config(s, *, epochs: int | None = None, batch_size: int | None = None, seed: int | None = None):
+    """The engine's configuration from deep settings ``s`` (``seed``: a job's own, else the run's)."""
     from audiokit.training.augment import Augment
     from audiokit.training.engine import EngineConfig
 
@@ -41,7 +41,7 @@ def engine_config(s, *, epochs: int | None = None, batch_size: int | None = None
                        batch_size=int(batch_size or s.batch_size), epochs=int(epochs or s.epochs),
                        scheduler=s.scheduler, patience=int(s.patience), label_smoothing=float(s.label_smoothing),
                        augment=Augment(**s.augmentation()), amp=bool(s.amp), compile=bool(s.compile),
-                       seed=int(s.seed))
+                       seed=int(s.seed if seed is None else seed))
     cfg.check()
     return cfg
 
@@ -84,7 +84,8 @@ class DeepFitter:
     def __init__(self, kind: str, settings, *, store: str, output: str):
         self.kind, self.settings, self.store, self.output = kind, settings, store, output
         self.resume = None
-        self.members_done: list = []
+        #: The member models waiting beside the checkpoint until the run's model is written.
+        self.member_paths: list[str] = []
         self.results: dict = {}
         self.state = {"history": [], "best_epochs": []}
         if settings.plot and not settings.plot.lower().endswith(".png"):
@@ -227,8 +228,7 @@ class DeepFitter:
             self.state = {"history": list(jm["history"]), "best_epochs": list(jm["best_epochs"])}
             log.info(f"train: resuming {self.settings.resume} at {jobs[self.first_job].label or 'the run'}, epoch "
                      f"{self.resume['meta']['engine']['epoch'] + 1}, step {self.resume['meta']['engine']['step']}")
-            if self.settings.folds is not None and not self.settings.refit:
-                members = [_member_from_file(self.ckpt_path, i) for i in range(self.first_job)]
+            members = [self._member_from_file(j.index) for j in jobs[:self.first_job] if j.member]
         return self.first_job, done, members
 
     def fitting(self):
@@ -245,11 +245,13 @@ class DeepFitter:
         from audiokit.training.engine import Interrupted, fit, step_seed
 
         s, cfg = self.settings, self.cfg
-        if job.name == "refit":  # as long as the validated runs trained (their best epoch under early stopping)
+        if job.name.startswith("refit"):  # as long as the validated runs trained (their kept epoch, early stopping)
             bests = [b for b in self.state["best_epochs"] if b]
-            cfg = engine_config(s, epochs=max(1, int(np.median(bests)) if bests else cfg.epochs))
+            cfg = engine_config(s, epochs=max(1, int(np.median(bests)) if bests else cfg.epochs), seed=job.seed)
             job.epochs = cfg.epochs
-        torch.manual_seed(step_seed(s.seed, 1000 + job.index))
+        elif job.seed is not None:
+            cfg = engine_config(s, seed=job.seed)
+        torch.manual_seed(step_seed(cfg.seed, 1000 + job.index))
         net = dm.build_network(self.kind, n_classes=self.n_classes, in_shape=data.item_shape, params=self.params,
                                pretrained_state=self.pre_state)
         net.frontend.set_stats(**self.bank.stats(job.train))
@@ -309,16 +311,31 @@ class DeepFitter:
                                  feature_config=self.data.config, net=net, params=self.params, device="cpu")
 
     def member(self, job, net):
-        """A finished fold's network as a classifier; saved beside the checkpoint so resume finds it."""
+        """A finished member's network as a classifier; saved beside the checkpoint so resume finds it."""
         import copy
 
         clf = self._classifier(copy.deepcopy(net).cpu())
-        path = _member_path(self.ckpt_path, job.index)
+        path = self._member_path(job.index)
         if path is not None:
             from audiokit.modelfile import save_model
 
             save_model(path, clf.to_modelfile())
+            self.member_paths.append(path)
         return clf
+
+    def _member_path(self, index: int) -> str | None:
+        """Where the finished member of job ``index`` waits until the run ends (beside the checkpoint)."""
+        return None if self.ckpt_path is None else f"{self.ckpt_path}.member{index + 1}.h5"
+
+    def _member_from_file(self, index: int):
+        from audiokit.models import load
+
+        path = self._member_path(index)
+        if path is None or not os.path.exists(path):
+            raise AudiokitError(f"the model of job {index + 1} of the ensemble is missing ({path}); train again "
+                                "without resume", path=self.ckpt_path)
+        self.member_paths.append(path)
+        return load(path, device="cpu")
 
     def report(self, report, final_job, final_res) -> None:
         from audiokit.models import deep as dm
@@ -351,28 +368,12 @@ class DeepFitter:
         return m
 
     def after_save(self, report, members) -> None:
-        for i in range(len(members)):  # the fold models now live in the saved ensemble
-            path = _member_path(self.ckpt_path, i)
-            if path is not None and os.path.exists(path):
+        for path in self.member_paths:  # the members now live in the saved ensemble
+            if os.path.exists(path):
                 os.remove(path)
         if self.settings.plot:
             plot_curves(self.settings.plot, self.state["history"],
                         title=f"{self.kind} on {os.path.basename(self.data.name)}")
-
-
-def _member_path(ckpt_path: str | None, index: int) -> str | None:
-    """Where a finished fold model of an ensemble waits until the run ends (beside the checkpoint)."""
-    return None if ckpt_path is None else f"{ckpt_path}.fold{index + 1}.h5"
-
-
-def _member_from_file(ckpt_path: str | None, index: int):
-    from audiokit.models import load
-
-    path = _member_path(ckpt_path, index)
-    if path is None or not os.path.exists(path):
-        raise AudiokitError(f"the model of fold {index + 1} is missing ({path}); train again without resume",
-                            path=ckpt_path)
-    return load(path, device="cpu")
 
 
 # -- history and curves ------------------------------------------------------------------------------------

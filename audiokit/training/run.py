@@ -15,7 +15,8 @@ The flow (docs/training.md):
 3. ``folds``: (group) K-fold CV, per-fold and mean ± std scores, then the saved model is refit
    on all training items (or, without ``refit``, the fold models are saved as an ensemble);
    ``val_split``: fit on the rest, score on the held-out share, then refit on all (or keep the
-   validated model); neither: fit on everything;
+   validated model); neither: fit on everything; the deep kinds' ``ensemble`` N trains that
+   saved model N times with seeds seed..seed+N-1 and keeps the N models (probabilities averaged);
 4. score the test set once with the saved model; write the model, then the report beside it.
 
 Example: train, save and reload a model from Python
@@ -65,6 +66,10 @@ class Job:
     label: str = ""
     #: Epochs the job trained (deep refit: the validated runs' kept epoch).
     epochs: int | None = None
+    #: The job's model is a member of the saved ensemble (fold models without refit; ``ensemble`` N).
+    member: bool = False
+    #: The job's seed when it is not the run's (the members of an ``ensemble``: seed + m).
+    seed: int | None = None
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -210,6 +215,15 @@ def _run(fitter, store, output, *, stdin, kind_reason, record, summarize, on_set
         fitter.inner_validation = None
     if s.refit and any(j.score is not None for j in jobs):
         jobs.append(Job(len(jobs), "refit", rest, label="refit"))
+    if s.folds is not None and not s.refit:
+        for job in jobs:
+            job.member = True
+    elif s.members > 1:  # the saved model's training, once per member with its own seed
+        last = jobs.pop()
+        for m in range(s.members):
+            name = "refit" if last.name == "refit" else "member"
+            jobs.append(Job(len(jobs), f"{name}{m + 1}", last.train, label=f"{name} {m + 1}/{s.members}",
+                            member=True, seed=s.seed + m, epochs=last.epochs))
 
     report: dict = {
         "command": "train", "model": kind, "family": fitter.family, "output": output, "store": data.name,
@@ -230,14 +244,14 @@ def _run(fitter, store, output, *, stdin, kind_reason, record, summarize, on_set
 
     # -- fit every job; score the ones that hold items out -----------------------------------------------
     first, done, members = fitter.resume_point(jobs)
-    ensemble = s.folds is not None and not s.refit
+    ensemble = any(j.member for j in jobs)
     final = None
     with fitter.fitting():
         for job in jobs[first:]:
             res = fitter.fit(job, data, done)
             if job.score is not None:
                 done.append(_scores(fitter, job, res, data, s) if fitter.is_main else None)
-            if ensemble:
+            if job.member:
                 members.append(fitter.member(job, res.model))
             final = (job, res)
     if not fitter.is_main:
@@ -263,12 +277,14 @@ def _run(fitter, store, output, *, stdin, kind_reason, record, summarize, on_set
         if grouped:
             val["val_groups"] = val["protocol"]["groups"]
         report["validation"] = val
-    if final_job.name == "refit":
+    if final_job.name.startswith("refit"):
         report["refit"] = {"items": int(len(rest)), "epochs": final_job.epochs,
                            "after": "cross-validation" if s.folds is not None else "validation"}
     if ensemble:
-        report["ensemble"] = {"members": len(members), "note": "the saved model is the fold models, their "
-                                                               "probabilities averaged"}
+        what = ("the fold models" if s.folds is not None else f"{len(members)} models trained on all {len(rest)} "
+                f"training items with seeds {s.seed}..{s.seed + len(members) - 1}")
+        report["ensemble"] = {"members": len(members), "of": "folds" if s.folds is not None else "seeds",
+                              "note": f"the saved model is {what}, their probabilities averaged"}
     if data.test is not None:
         yt = y[data.test]
         known = yt >= 0

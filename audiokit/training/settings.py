@@ -184,6 +184,11 @@ class RunSettings(Settings):
         """The validation fraction this run uses: none with folds or 0."""
         return None if self.folds is not None or not self.val_split else float(self.val_split)
 
+    @property
+    def members(self) -> int:
+        """Models the saved model averages, each trained with its own seed (the deep kinds' ``ensemble``)."""
+        return 1
+
 
 # -- scikit-learn kinds ----------------------------------------------------------------------------------
 
@@ -229,6 +234,8 @@ class DeepSettings(RunSettings):
     batch_size: int = setting(32, "Global batch size, split over torchrun processes (the default shrinks when a "
                                   "model trains on fewer items).", min=2)
     epochs: int = setting(30, "Epochs (a maximum under early stopping).", min=1)
+    ensemble: int = setting(1, "Train N networks on the same items with seeds seed, seed+1, ... and save them as "
+                               "one model that averages their probabilities (N trainings' time).", min=1, metavar="N")
     scheduler: str = setting("onecycle", "onecycle (per step, peak lr) | plateau (x0.2 after 2 epochs without a "
                                          "lower validation loss) | cosine | none.",
                              choices=("onecycle", "plateau", "cosine", "none"))
@@ -255,6 +262,9 @@ class DeepSettings(RunSettings):
                                             "at the lowest band (vocal tract length perturbation).", when_augment=0.1,
                                       min=0.0, below=1.0, group="Deep: augmentation")
     rotate: float = setting(0.0, "Random rotation within +-DEGREES.", min=0.0, group="Deep: augmentation")
+    crop: float = setting(0.0, "Train on a random window of (1 - F) of each item's frames, at a random place per "
+                               "item (eval and predict see whole items), e.g. 0.2.", min=0.0, below=1.0, metavar="F",
+                          group="Deep: augmentation")
     eq: float | None = setting(None, "A random smooth gain curve over the frequency bands of up to this many dB "
                                      "(another microphone, room or instrument body).", when_augment=6.0, min=0.0,
                                metavar="DB", group="Deep: augmentation")
@@ -283,7 +293,17 @@ class DeepSettings(RunSettings):
         if self.patience and self.validation is None and self.folds is None and not self.resume:
             raise ParameterError("patience", "(early stopping) needs held-out items to stop on: a validation "
                                              "split (e.g. 0.2) or folds")
+        if self.ensemble > 1 and self.folds is not None:
+            raise ParameterError("ensemble", "cannot be combined with folds: the fold models are kept as an "
+                                             "ensemble when the refit is off")
+        if self.ensemble > 1 and self.validation is not None and not self.refit:
+            raise ParameterError("ensemble", "trains the saved model's members: with a validation split it needs "
+                                             "the refit on all items")
         return self
+
+    @property
+    def members(self) -> int:
+        return int(self.ensemble)
 
     def augmentation(self) -> dict:
         """The augmentation this run uses: ``augment`` sets the fields left as None."""
