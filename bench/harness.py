@@ -517,7 +517,7 @@ def cmd_run(args) -> None:
     if unknown:
         sys.exit(f"harness: unknown system(s) {', '.join(sorted(unknown))}")
     variants = ([("default", args.featurize_flags, args.train_flags)] if "audiokit" in systems else []) + args.variant
-    seconds = "1.0" if args.dataset == "speech" else "2.0"
+    seconds = args.plain_seconds or ("1.0" if args.dataset == "speech" else "2.0")
     has_like = "--like" in subprocess.run([audiokit_bin(), "featurize", "--help"], capture_output=True, text=True).stdout
     base = {"dataset": args.dataset, "data_dir": str(data_dir), "protocol": protocol, "tag": args.tag,
             "machine": machine(), "source": source_state()}
@@ -554,7 +554,8 @@ def cmd_run(args) -> None:
                         rec.update(run_audiokit(work, work, seed, variant[1], variant[2], stores, has_like))
                     elif system == "plain-cnn":
                         extra = ["--seconds", seconds, "--epochs", str(args.cnn_epochs), "--seed", str(seed)]
-                        rec.update(epochs=args.cnn_epochs, **run_plain(work, work, "plain_cnn.py", extra))
+                        rec.update(epochs=args.cnn_epochs, seconds=float(seconds),
+                                   **run_plain(work, work, "plain_cnn.py", extra))
                     else:
                         rec.update(run_plain(work, work, "plain_svc.py", []))
                 except (RuntimeError, KeyError, ValueError, subprocess.CalledProcessError) as e:
@@ -612,7 +613,7 @@ def cmd_table(args) -> None:
                 kinds = "/".join(sorted({str(r.get("model_kind")) for r in ok})) if ok else "?"
                 settings = f"`{flags}` ({kinds})" if flags else f"defaults ({kinds})"
             elif r0["system"] == "plain-cnn":
-                settings = f"{r0.get('epochs', 20)} epoch(s)"
+                settings = f"{r0.get('epochs', 20)} epoch(s)" + (f", {r0['seconds']:g} s clips" if "seconds" in r0 else "")
             else:
                 settings = ""
             if failed:
@@ -660,6 +661,9 @@ def main() -> None:
     r.add_argument("--variant", type=parse_variant, action="append", default=[],
                    help="another audiokit run, NAME:FEATURIZE_FLAGS|TRAIN_FLAGS (repeatable)")
     r.add_argument("--cnn-epochs", type=int, default=20, help="plain-cnn epochs (default 20; fewer only for smoke tests)")
+    r.add_argument("--plain-seconds", default=None,
+                   help="plain-cnn clip length in seconds (default: 1.0 for speech, 2.0 for instruments, about the "
+                        "median clip)")
     r.add_argument("--tag", default=None, help="a name for this batch of runs (kept in the results and the table)")
     r.add_argument("--work", default=None, help="directory for splits, stores and models (default: a temporary one)")
     r.add_argument("--keep", action="store_true", help="keep the work directory")

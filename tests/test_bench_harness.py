@@ -22,7 +22,8 @@ def test_harness_runs_every_system_on_unseen_speakers(tmp_path):
     r = subprocess.run([sys.executable, str(HARNESS), "data", "speech", str(data), "--small"], **env_run)
     assert r.returncode == 0, r.stderr
     r = subprocess.run([sys.executable, str(HARNESS), "run", "speech", str(data), "--out", str(results),
-                        "--test-groups", "2", "--seeds", "0", "--cnn-epochs", "1", "--train-flags", "--epochs 1"],
+                        "--test-groups", "2", "--seeds", "0", "--cnn-epochs", "1", "--train-flags", "--epochs 1",
+                        "--plain-seconds", "0.8"],
                        **env_run)
     assert r.returncode == 0, r.stderr
     rows = [json.loads(line) for line in results.read_text().splitlines()]
@@ -32,3 +33,4 @@ def test_harness_runs_every_system_on_unseen_speakers(tmp_path):
         assert len(test) == 2 and train >= 2 and 0 <= row["accuracy"] <= 1 and row["cpu_s"] > 0
     table = subprocess.run([sys.executable, str(HARNESS), "table", str(results)], **env_run)
     assert table.returncode == 0 and "plain-cnn" in table.stdout and "unseen" in table.stdout
+    assert [row["seconds"] for row in rows if row["system"] == "plain-cnn"] == [0.8] and "0.8 s clips" in table.stdout
