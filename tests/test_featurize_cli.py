@@ -58,8 +58,8 @@ def test_directory_to_store_with_defaults(cli, small_set, tmp_path):
         cfg = s.config
         assert (cfg.kind, cfg.sr, cfg.n_fft, cfg.hop_length, cfg.n_mels, cfg.top_db, cfg.normalize) == \
             ("logmel", 22050, 1024, 220, 64, 80.0, True)  # 25 ms → 1024, 10 ms → 220 at 22.05 kHz
-        assert cfg.duration == 0.6  # --duration auto: the median length
-        assert s.item_shape == (64, 1 + int(0.6 * 22050) // 220)
+        assert cfg.duration == 0.8  # --duration auto: the 90th percentile of 0.4, 0.6 and 0.8 s
+        assert s.item_shape == (64, 1 + int(0.8 * 22050) // 220)
         assert s.paths == sorted(s.paths) and s.paths[0].endswith("high/p0_high0.wav")
         assert sorted(set(s.groups)) == ["p0", "p1", "p2"]
         np.testing.assert_allclose(s.durations[:3], [0.4, 0.6, 0.8], atol=1e-4)
@@ -136,7 +136,7 @@ def test_append_same_settings_extends_and_different_settings_refused(cli, small_
     cli("featurize", small_set / "low", small_set / "mid", "-o", out, "-q")
     cli("featurize", small_set / "high", "-o", out, "--append", "-q")  # duration auto → the store's
     with _store(out) as s:
-        assert s.class_names == ["low", "mid", "high"] and len(s) == 9 and s.config.duration == 0.6
+        assert s.class_names == ["low", "mid", "high"] and len(s) == 9 and s.config.duration == 0.8
         assert len(s.provenance) == 2
     before = out.read_bytes()
     r = cli("featurize", small_set / "high", "-o", out, "--append", "--n-mels", "40", expect=1)

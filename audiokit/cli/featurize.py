@@ -93,7 +93,8 @@ def featurize(
              "rolloff, flatness, 7 contrast bands, zero-crossing rate and RMS: 4*n_mfcc+26 numbers) | mfcc "
              "(mean and std of the MFCCs only: 2*n_mfcc).")] = None,
     duration: Annotated[Optional[str], typer.Option(
-        "--duration", help="Fixed item length: seconds, or 'auto' (median file length). "
+        "--duration", help="Fixed item length: seconds, or 'auto' (the 90th percentile of the file "
+                           "lengths, rounded up to 0.1 s). "
                            "Default: auto for logmel/mfcc, whole file for mfcc-stats.")] = None,
     pad_mode: Annotated[str, typer.Option("--pad-mode", help="Padding of short clips: constant (zeros) | edge.",
                                           autocompletion=complete_pad_modes)] = "constant",
@@ -320,7 +321,7 @@ def featurize(
 
     if dur_spec == "auto" and features != "f0-range" and like_cfg is None:
         dur = auto_duration(all_paths)  # over all inputs, before sharding, so every shard agrees
-        log.debug(f"featurize: --duration auto → {dur:g} s (the median length; recorded in the store)")
+        log.debug(f"featurize: --duration auto → {dur:g} s (the 90th percentile of the lengths; recorded in the store)")
         cfg = cfg.replace(duration=dur)
 
     if not pairs:
