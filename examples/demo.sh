@@ -41,7 +41,7 @@ audiokit info "$out/logmel-train.h5"
 step "3. train with the defaults on MFCC statistics (logistic regression)"
 audiokit train "$out/mfcc-train.h5" -o "$out/logreg.h5"
 
-step "4. train with the defaults on log-mels (a Spec-ResNet from scratch: SpecAugment, time shifts, frequency warps, random EQ, one-cycle)"
+step "4. train with the defaults on log-mels (a Spec-ResNet from scratch: SpecAugment, time shifts, frequency warps, random EQ, plateau schedule)"
 audiokit train "$out/logmel-train.h5" --epochs "$EPOCHS" --device "$DEVICE" -q -o "$out/specresnet.h5"
 
 step "5. eval both on the unheard player"

@@ -15,7 +15,7 @@
 #   OUT_DIR   where stores, models and reports go (default: out-emotion)
 #
 # The paper's recipe is spelled out in flags (audiokit's own defaults differ: see
-# docs/deep-training.md; TRAIN_ARGS='--augment --scheduler onecycle --patience 0' adds them back).
+# docs/deep-training.md; TRAIN_ARGS='--augment --patience 0' adds them back).
 #
 # Settings (environment variables; defaults are the paper's):
 #   FOLDS=5               cross-validation folds (grouped by actor)

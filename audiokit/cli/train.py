@@ -21,8 +21,8 @@ from audiokit.cli._common import (Threads, Json, Quiet, Verbose, check_device, c
 EPILOG = """\
 Examples:
 
-  audiokit train logmel.h5 -o cnn.h5       # the default for log-mels: specresnet, augmented, one-cycle,
-                                           # validated on unseen groups, then refit on all of them
+  audiokit train logmel.h5 -o cnn.h5       # the default for log-mels: specresnet, augmented, plateau
+                                           # schedule, 30 epochs on every item
   audiokit train mfcc.h5 -o lr.h5          # the default for vectors: logistic regression
   audiokit train mfcc.h5 -o knn.h5 --model knn              # KNN, k=8, 20 % group-aware validation
   audiokit train voices.h5 -o voice-knn.h5 --k 1..40 --plot k.png   # pick k by cross-validation

@@ -215,8 +215,8 @@ class DeepSettings(RunSettings):
     """The PyTorch kinds: optimisation, augmentation and engine settings.
 
     The defaults are the recipe that won on unseen speakers and players (docs/deep-training.md,
-    "How the defaults were chosen"): a fixed one-cycle schedule, no early stopping, the last
-    epoch kept. The papers' settings ship as recipes (``train --recipe resnet-paper``).
+    "How the defaults were chosen"): 30 epochs under the plateau schedule (on the training
+    loss when nothing is held out), no early stopping, the last epoch kept. The papers' settings ship as recipes (``train --recipe resnet-paper``).
     """
 
     GROUP: ClassVar[str] = "Deep: optimisation"
@@ -229,16 +229,17 @@ class DeepSettings(RunSettings):
     # model, only adds a second training (the refit); docs/deep-training.md, "How the defaults were chosen".
     val_split: float = redefault(RunSettings, "val_split", 0.0)
     optimizer: str = setting("adamw", "Optimiser.", choices=("adamw", "adam", "sgd"))
-    lr: float = setting(1e-3, "Learning rate (the peak of onecycle).", above=0.0)
+    lr: float = setting(1e-3, "Learning rate (the start of plateau, the peak of onecycle).", above=0.0)
     weight_decay: float = setting(1e-2, "Weight decay.", min=0.0)
     batch_size: int = setting(32, "Global batch size, split over torchrun processes (the default shrinks when a "
                                   "model trains on fewer items).", min=2)
     epochs: int = setting(30, "Epochs (a maximum under early stopping).", min=1)
     ensemble: int = setting(1, "Train N networks on the same items with seeds seed, seed+1, ... and save them as "
                                "one model that averages their probabilities (N trainings' time).", min=1, metavar="N")
-    scheduler: str = setting("onecycle", "onecycle (per step, peak lr) | plateau (x0.2 after 2 epochs without a "
-                                         "lower validation loss) | cosine | none.",
-                             choices=("onecycle", "plateau", "cosine", "none"))
+    scheduler: str = setting("plateau", "plateau (x0.2 after 2 epochs without a lower validation loss, or training "
+                                        "loss without a validation split) | onecycle (per step, peak lr) | cosine | "
+                                        "none.",
+                             choices=("plateau", "onecycle", "cosine", "none"))
     patience: int = setting(0, "Early stopping after this many epochs without a lower validation loss, keeping "
                                "the best epoch (0 = off: every epoch runs, the last is kept).", min=0)
     label_smoothing: float = setting(0.0, "Cross-entropy label smoothing.", min=0.0, below=1.0)
