@@ -245,7 +245,7 @@ class DeepFitter:
         from audiokit.training.engine import Interrupted, fit, step_seed
 
         s, cfg = self.settings, self.cfg
-        if job.name.startswith("refit"):  # as long as the validated runs trained (their kept epoch, early stopping)
+        if job.refit:  # as long as the validated runs trained (their kept epoch under early stopping)
             bests = [b for b in self.state["best_epochs"] if b]
             cfg = engine_config(s, epochs=max(1, int(np.median(bests)) if bests else cfg.epochs), seed=job.seed)
             job.epochs = cfg.epochs

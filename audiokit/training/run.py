@@ -70,6 +70,8 @@ class Job:
     member: bool = False
     #: The job's seed when it is not the run's (the members of an ``ensemble``: seed + m).
     seed: int | None = None
+    #: The job trains the saved model again on all training items after validation or CV.
+    refit: bool = False
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -214,16 +216,16 @@ def _run(fitter, store, output, *, stdin, kind_reason, record, summarize, on_set
         log.warning(f"train: {inner_note}")
         fitter.inner_validation = None
     if s.refit and any(j.score is not None for j in jobs):
-        jobs.append(Job(len(jobs), "refit", rest, label="refit"))
+        jobs.append(Job(len(jobs), "refit", rest, label="refit", refit=True))
     if s.folds is not None and not s.refit:
         for job in jobs:
             job.member = True
     elif s.members > 1:  # the saved model's training, once per member with its own seed
         last = jobs.pop()
         for m in range(s.members):
-            name = "refit" if last.name == "refit" else "member"
+            name = "refit" if last.refit else "member"
             jobs.append(Job(len(jobs), f"{name}{m + 1}", last.train, label=f"{name} {m + 1}/{s.members}",
-                            member=True, seed=s.seed + m, epochs=last.epochs))
+                            member=True, seed=s.seed + m, refit=last.refit))
 
     report: dict = {
         "command": "train", "model": kind, "family": fitter.family, "output": output, "store": data.name,
@@ -277,7 +279,7 @@ def _run(fitter, store, output, *, stdin, kind_reason, record, summarize, on_set
         if grouped:
             val["val_groups"] = val["protocol"]["groups"]
         report["validation"] = val
-    if final_job.name.startswith("refit"):
+    if final_job.refit:
         report["refit"] = {"items": int(len(rest)), "epochs": final_job.epochs,
                            "after": "cross-validation" if s.folds is not None else "validation"}
     if ensemble:

@@ -216,7 +216,8 @@ class DeepSettings(RunSettings):
 
     The defaults are the recipe that won on unseen speakers and players (docs/deep-training.md,
     "How the defaults were chosen"): 30 epochs under the plateau schedule (on the training
-    loss when nothing is held out), no early stopping, the last epoch kept. The papers' settings ship as recipes (``train --recipe resnet-paper``).
+    loss when nothing is held out), no early stopping, the last epoch kept. The papers'
+    settings ship as recipes (``train --recipe resnet-paper``).
     """
 
     GROUP: ClassVar[str] = "Deep: optimisation"
